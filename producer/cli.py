@@ -1,0 +1,192 @@
+"""The ``newsflow`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from worker.config import ConfigError, Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "worker":
+        return cmd_worker(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args, settings) or 0)
+    except FileNotFoundError as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsflow", description="Dedupe, segment and tag Chinese news through Redis and Celery."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("submit", help="queue articles from .txt, .jsonl, directories or - (stdin)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--wait", action="store_true", help="block until every article has a result")
+    p.add_argument("--timeout", type=float, default=None, help="give up waiting after N seconds")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("get", help="print the result of one article")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("process", help="run the stages here, with no services; JSON lines out")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser("segment", help="segment each line (SIGHAN format: two spaces between words)")
+    p.add_argument("path", metavar="PATH|-")
+    p.add_argument("--pos", action="store_true", help="print word/POS")
+    p.add_argument("--engine", choices=("jieba", "jieba-rs"), default=None)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("status", help="queues, workers, totals and rates of this deployment")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_status)
+
+    sub.add_parser("worker", help="start a Celery worker (celery worker options pass through)")
+    return parser
+
+
+def cmd_worker(argv: list[str]) -> int:
+    from worker.app import app
+    from worker.config import settings
+
+    queue = ["-Q", settings().prefix] if not any(a in ("-Q", "--queues") for a in argv) else []
+    app.worker_main(["worker", *queue, *argv])
+    return 0
+
+
+def _progress(total: int | None, label: str, quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        transient=True,
+    )
+    bar.start()
+    return bar, bar.add_task(label, total=total)
+
+
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from producer.client import Client
+    from producer.inputs import read_articles
+
+    client = Client(settings)
+    started = time.monotonic()
+    shown = _progress(None, "submitting", args.quiet)
+    advance = (lambda n: shown[0].advance(shown[1], n)) if shown else None
+    try:
+        sent = client.submit_many(read_articles(args.paths), progress=advance)
+    finally:
+        if shown:
+            shown[0].stop()
+    submitted_in = time.monotonic() - started
+    print(f"submitted {len(sent)} articles in {submitted_in:.2f}s", file=sys.stderr)
+    if not args.wait:
+        return 0
+    shown = _progress(sum(1 for s in sent if s.trackable), "processing", args.quiet)
+    advance = (lambda n: shown[0].advance(shown[1], n)) if shown else None
+    try:
+        results = client.wait(sent, timeout=args.timeout, progress=advance)
+    except TimeoutError as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if shown:
+            shown[0].stop()
+    elapsed = time.monotonic() - started
+    untracked = sum(1 for s in sent if not s.trackable)
+    print_summary(results.values(), elapsed, untracked)
+    return 0
+
+
+def print_summary(results: Any, elapsed: float, untracked: int = 0) -> None:
+    counts = Counter(r.get("status") for r in results)
+    total = sum(counts.values())
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    rate = total / elapsed if elapsed > 0 else 0.0
+    print(f"{total} results in {elapsed:.2f}s ({rate:.1f} articles/s): {parts}")
+    if untracked:
+        print(f"{untracked} entries had no usable id; their rejections are in the results stream")
+
+
+def cmd_get(args: argparse.Namespace, settings: Settings) -> int:
+    from producer.client import Client
+    from worker.article import valid_id
+
+    if not valid_id(args.id):
+        print(f"newsflow: invalid id {args.id!r}", file=sys.stderr)
+        return 2
+    result = Client(settings).get(args.id)
+    if result is None:
+        print(f"newsflow: no result for {args.id}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from producer.status import collect, render
+
+    status = collect(settings)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(status, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(render(status))
+    return 0
+
+
+def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
+    from producer.inputs import read_articles
+    from worker.embedded import process_all
+
+    out = sys.stdout.buffer
+    for result in process_all(read_articles(args.paths), settings):
+        out.write(orjson.dumps(result) + b"\n")
+    out.flush()
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.embedded import segment_lines
+
+    stream = sys.stdin if args.path == "-" else open(args.path, encoding="utf-8")  # noqa: SIM115
+    out = sys.stdout
+    with stream:
+        for line in segment_lines(stream, args.engine or settings.engine, settings, args.pos):
+            out.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

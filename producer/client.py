@@ -1,0 +1,171 @@
+"""The Python client: submit articles, wait for their results, read them.
+
+It needs only Redis and Celery's client side; jieba is never imported here.
+Articles are stashed in Redis one batch per key and the Celery message names
+the batch, so a queued article costs about its UTF-8 size in Redis rather than
+the ~5x that JSON escapes, base64 and Celery's ``argsrepr`` would make of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from worker.article import new_id, text_hash, valid_id
+from worker.config import Settings
+from worker.config import settings as env_settings
+from worker.connection import connect
+from worker.keys import BATCH_TTL, Keys
+from worker.store import ResultStore
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One article as sent: its id (None if it had no usable one) and text hash."""
+
+    id: str | None
+    text_hash: str
+
+    @property
+    def trackable(self) -> bool:
+        return valid_id(self.id)
+
+
+class Client:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or env_settings()
+        self.keys = Keys(self.settings.prefix)
+        self.redis = connect(self.settings.redis_url)
+        self.results_redis = (
+            self.redis
+            if self.settings.results_redis_url == self.settings.redis_url
+            else connect(self.settings.results_redis_url)
+        )
+        self.store = ResultStore(self.results_redis, self.keys, self.settings)
+        self._app = None
+
+    @property
+    def app(self):  # noqa: ANN201 - celery.Celery, imported lazily
+        if self._app is None:
+            from worker.app import make_app
+
+            self._app = make_app(self.settings)
+        return self._app
+
+    # -- submitting -----------------------------------------------------------
+
+    def submit(self, article: dict[str, Any]) -> Submitted:
+        return self.submit_many([article])[0]
+
+    def submit_many(
+        self,
+        articles: Iterable[Any],
+        *,
+        countdown: float | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Submitted]:
+        """Queue articles in batches; wait first whenever the queue is over its bound."""
+        sent: list[Submitted] = []
+        for batch in self._batches(articles):
+            self._wait_for_room()
+            batch_id = "b" + new_id()
+            self.redis.set(self.keys.batch(batch_id), orjson.dumps(batch), ex=BATCH_TTL)
+            self.app.send_task(
+                "newsflow.process_batch", args=[batch_id], queue=self.keys.queue, countdown=countdown
+            )
+            sent.extend(_submitted(a) for a in batch)
+            if progress:
+                progress(len(batch))
+        return sent
+
+    def _batches(self, articles: Iterable[Any]) -> Iterator[list[Any]]:
+        size, max_chars = self.settings.batch_size, self.settings.batch_max_chars
+        batch: list[Any] = []
+        chars = 0
+        for article in articles:
+            article = _stamp(article)
+            length = len(article.get("text") or "") if isinstance(article, dict) else 0
+            if batch and (len(batch) >= size or chars + length > max_chars):
+                yield batch
+                batch, chars = [], 0
+            batch.append(article)
+            chars += length if isinstance(length, int) else 0
+        if batch:
+            yield batch
+
+    def queue_depth(self) -> int:
+        """Batches waiting in the Celery queue."""
+        return int(self.redis.llen(self.keys.queue_list))
+
+    def _wait_for_room(self) -> None:
+        limit = max(1, self.settings.queue_bound // self.settings.batch_size)
+        delay = 0.05
+        while self.queue_depth() >= limit:
+            time.sleep(delay)  # backpressure: workers drain the queue meanwhile
+            delay = min(1.0, delay * 1.5)
+
+    # -- reading --------------------------------------------------------------
+
+    def get(self, article_id: str) -> dict[str, Any] | None:
+        return self.store.get(article_id)
+
+    def wait(
+        self,
+        submitted: Iterable[Submitted],
+        timeout: float | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Block until each trackable article has its result for the text sent.
+
+        Returns ``{id: result}``. Raises ``TimeoutError`` listing what is missing.
+        """
+        pending = {s.id: s.text_hash for s in submitted if s.trackable}
+        done: dict[str, dict[str, Any]] = {}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.02
+        while pending:
+            ids = list(pending)
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                pipe = self.results_redis.pipeline(transaction=False)
+                for article_id in part:
+                    pipe.hget(self.keys.result(article_id), "hash")
+                for article_id, digest in zip(part, pipe.execute(), strict=True):
+                    if digest is not None and digest.decode() == pending[article_id]:
+                        del pending[article_id]
+                        result = self.get(article_id)
+                        if result is not None:
+                            done[article_id] = result
+                        if progress:
+                            progress(1)
+            if not pending:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{len(pending)} articles have no result yet, e.g. {ids[:3]}")
+            time.sleep(delay)  # polling Redis; the condition is re-checked each round
+            delay = min(0.5, delay * 1.5)
+        return done
+
+
+def _stamp(article: Any) -> Any:
+    if not isinstance(article, dict):
+        return article
+    article = dict(article)
+    article.setdefault("id", new_id())
+    article.setdefault("_submitted_at", time.time())
+    return article
+
+
+def _submitted(article: Any) -> Submitted:
+    if not isinstance(article, dict):
+        return Submitted(None, "")
+    text = article.get("text")
+    article_id = article.get("id")
+    return Submitted(
+        article_id if isinstance(article_id, str) else None,
+        text_hash(text) if isinstance(text, str) else "",
+    )

@@ -1,0 +1,112 @@
+"""`make demo`: a throwaway Redis, 2 workers, the sample articles streamed through, results shown.
+
+Everything it starts, it stops, also when interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo: timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="newsflow-demo-"))
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    env = dict(os.environ, NEWSFLOW_REDIS_URL=url, NEWSFLOW_PREFIX="demo", NEWSFLOW_LOG_FORMAT="json")
+    newsflow = str(BIN / "newsflow")
+    started: list[subprocess.Popen] = []
+    try:
+        print(f"== starting a throwaway redis-server on port {port}")
+        started.append(subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))
+        client = redis.Redis.from_url(url)
+        wait_for(lambda: _pings(client), 10, "redis-server")
+
+        print("== starting 2 worker processes")
+        with open(workdir / "worker.log", "wb") as log:
+            started.append(subprocess.Popen(
+                [newsflow, "worker", "--concurrency", "2", "--hostname", "demo@%h", "--loglevel", "WARNING"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
+
+        print("== newsflow submit samples/ --wait")
+        subprocess.run([newsflow, "submit", "samples", "--wait", "--timeout", "120"],
+                       env=env, check=True, cwd=ROOT)
+
+        print("\n== results (newest last)")
+        for _entry, fields in client.xrange("demo:results"):
+            result = orjson.loads(fields[b"result"])
+            line = f"  {result.get('id') or '-':40} {result['status']:15}"
+            if result.get("duplicate_of"):
+                line += f" of {result['duplicate_of']}"
+            elif result.get("keywords"):
+                line += " keywords: " + " ".join(k["w"] for k in result["keywords"][:5])
+            elif result.get("error"):
+                line += f" {result['error']['code']}: {result['error']['message']}"
+            if result.get("repeats_removed"):
+                line += f" (repeats removed: {result['repeats_removed']})"
+            print(line)
+
+        print("\n== newsflow get samples/01-typhoon.txt (abridged)")
+        out = subprocess.run([newsflow, "get", "samples/01-typhoon.txt"], env=env, check=True,
+                             capture_output=True, cwd=ROOT).stdout
+        result = orjson.loads(out)
+        print(f"  script={result['script']} text={result['text'][:40]}...")
+        print("  tokens: " + " ".join(f"{w}/{p}" for w, p, _ in result["tokens"][:14]) + " ...")
+        print("  entities: " + ", ".join(f"{kind}: {[e['w'] for e in found]}"
+                                         for kind, found in result["entities"].items() if found))
+        print("\n== newsflow status")
+        subprocess.run([newsflow, "status"], env=env, check=False)
+        return 0
+    finally:
+        for proc in reversed(started):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+        print("\n== stopped the workers and the throwaway redis-server")
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support import RedisServer, Worker
+from worker.config import Settings
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A prefix of its own for each test: deployments on one Redis never meet."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def env(redis_server: RedisServer, prefix: str) -> dict[str, str]:
+    return {"NEWSFLOW_REDIS_URL": redis_server.url, "NEWSFLOW_PREFIX": prefix}
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def start_worker(env: dict[str, str], tmp_path: Path):
+    """Start real worker processes; each is stopped at the end of the test."""
+    started: list[Worker] = []
+
+    def start(concurrency: int = 1, name: str = "w", extra_env: dict[str, str] | None = None,
+              extra: tuple[str, ...] = ()) -> Worker:
+        worker = Worker({**env, **(extra_env or {})}, concurrency, f"{name}{len(started)}", tmp_path, extra)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def seed_story() -> str:
+    """One copy of a real Traditional Chinese wire story, unwrapped."""
+    return (DATA / "seed_story.txt").read_text(encoding="utf-8").strip()
+
+
+def hard_wrap(text: str, width: int) -> str:
+    return "\n".join(text[i : i + width] for i in range(0, len(text), width))

@@ -1,0 +1,170 @@
+"""The article record, its validation, and ids.
+
+Pure Python: no Celery, no Redis, no jieba, so the producer side can import it.
+Every way in (``newsflow submit``, the inbox bridge, ``newsflow.submit`` by
+name) ends in :func:`parse_article`, so one table of rejection codes holds for
+all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9._/-]{1,128}")
+PASSTHROUGH = ("title", "source", "url", "published_at")
+KNOWN_FIELDS = frozenset(("id", "text", "meta", *PASSTHROUGH))
+
+# Control characters other than tab, newline and carriage return make text that
+# downstream tools choke on; they are rejected rather than silently dropped.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
+
+
+def new_id() -> str:
+    """A unique, time-ordered id: UTC time to the millisecond plus 48 random bits."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    return f"{stamp}.{int(now * 1000) % 1000:03d}-{os.urandom(6).hex()}"
+
+
+def id_from_path(path: str) -> str:
+    """A stable id for a file: its path in the id charset, hashed when too long."""
+    cleaned = re.sub(r"[^A-Za-z0-9._/-]+", "_", path.replace(os.sep, "/")).strip("/") or "_"
+    cleaned = re.sub(r"/+", "/", cleaned)
+    if len(cleaned) <= 128:
+        return cleaned
+    digest = xxhash.xxh3_64_hexdigest(path.encode("utf-8", "surrogatepass"))
+    return f"{cleaned[-(128 - 17):].lstrip('/')}-{digest}"
+
+
+def text_hash(text: str) -> str:
+    """Identity of a submitted text: same id + same hash is the same article."""
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+@dataclass(frozen=True)
+class Rejection(Exception):
+    """Bad input: never retried, reported as a ``rejected`` result."""
+
+    code: str
+    message: str
+
+    def as_error(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    text: str
+    title: str | None = None
+    source: str | None = None
+    url: str | None = None
+    published_at: str | None = None
+    meta: dict[str, Any] | None = None
+    submitted_at: float | None = field(default=None, compare=False)
+
+    def passthrough(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            name: getattr(self, name) for name in PASSTHROUGH if getattr(self, name) is not None
+        }
+        if self.meta is not None:
+            out["meta"] = self.meta
+        return out
+
+
+def parse_article(raw: object, *, max_chars: int) -> Article:
+    """Validate one submitted article object, raising :class:`Rejection` if bad.
+
+    ``raw`` is what came in: a dict from JSON, an inbox entry decoded to str, or
+    a file read by the producer. ``_submitted_at`` is the producer's stamp.
+    """
+    if not isinstance(raw, dict):
+        raise Rejection("not_an_object", f"an article must be a JSON object, got {_kind(raw)}")
+    article_id = raw.get("id")
+    if not valid_id(article_id):
+        if article_id is None:
+            raise Rejection("missing_id", "the article has no id")
+        shown = article_id if isinstance(article_id, str) else _kind(article_id)
+        raise Rejection(
+            "bad_id", f"id must be 1-128 characters of [A-Za-z0-9._/-], got {str(shown)[:80]!r}"
+        )
+    early = raw.get("_reject")
+    if isinstance(early, dict):  # the producer found the input unreadable
+        raise Rejection(str(early.get("code", "bad_input")), str(early.get("message", "")))
+    text = raw.get("text")
+    if text is None:
+        raise Rejection("missing_text", "the article has no text field")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Rejection(
+                "invalid_utf8", f"text is not valid UTF-8: {exc.reason} at byte {exc.start}"
+            ) from None
+    if not isinstance(text, str):
+        raise Rejection("bad_field", f"text must be a string, got {_kind(text)}")
+    if _has_surrogates(text):
+        raise Rejection("invalid_utf8", "text contains bytes that are not valid UTF-8")
+    if len(text) > max_chars:
+        raise Rejection("too_large", f"text has {len(text):,} characters; the limit is {max_chars:,}")
+    if not text.strip():
+        raise Rejection("empty_text", "text is empty or only whitespace")
+    bad = _CONTROL.search(text)
+    if bad:
+        raise Rejection(
+            "control_chars", f"text contains control character U+{ord(bad.group()):04X} at {bad.start()}"
+        )
+    fields: dict[str, Any] = {}
+    for name in PASSTHROUGH:
+        value = raw.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise Rejection("bad_field", f"{name} must be a string, got {_kind(value)}")
+        if name == "published_at" and not _iso8601(value):
+            raise Rejection("bad_field", f"published_at must be ISO-8601, got {value[:40]!r}")
+        fields[name] = value
+    meta = raw.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise Rejection("bad_meta", f"meta must be a JSON object, got {_kind(meta)}")
+    submitted = raw.get("_submitted_at")
+    return Article(
+        id=article_id,
+        text=text,
+        meta=meta,
+        submitted_at=float(submitted) if isinstance(submitted, int | float) else None,
+        **fields,
+    )
+
+
+def _kind(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+)
+
+
+def _iso8601(value: str) -> bool:
+    return _ISO.fullmatch(value.strip()) is not None

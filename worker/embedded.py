@@ -1,0 +1,49 @@
+"""The stages in one process with no services: ``newsflow process`` and ``newsflow segment``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from worker import pipeline
+from worker.article import text_hash
+from worker.config import Settings
+from worker.dedupe.index import MemoryIndex
+from worker.stages import segment
+
+
+def process_all(raws: Iterable[Any], settings: Settings) -> Iterator[dict[str, Any]]:
+    """Results for ``raws`` in order, deduplicated against each other in memory."""
+    analyser = pipeline.Analyser.from_settings(settings)
+    index = MemoryIndex()
+    seen: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (text hash, result)
+    for raw in raws:
+        article_id = raw.get("id") if isinstance(raw, dict) else None
+        text = raw.get("text") if isinstance(raw, dict) else None
+        previous = seen.get(article_id) if isinstance(article_id, str) else None
+        if previous and isinstance(text, str) and previous[0] == text_hash(text):
+            yield previous[1]  # same id, same text: the existing result
+            continue
+        outcome = pipeline.process(
+            raw,
+            index,
+            analyser,
+            settings,
+            revision=lambda _i, _h, prev=previous: prev[1].get("revision", 1) + 1 if prev else 1,
+            worker="embedded",
+        )
+        if outcome.id is not None:
+            seen[outcome.id] = (outcome.text_hash, outcome.result)
+        yield outcome.result
+
+
+def segment_lines(lines: Iterable[str], engine_name: str, settings: Settings, pos: bool) -> Iterator[str]:
+    """Each line segmented on its own, tokens joined by two spaces (SIGHAN format)."""
+    eng = segment.engine(engine_name, settings.user_dict)
+    for line in lines:
+        line = line.rstrip("\r\n")
+        simplified = segment.to_simplified(line)
+        if pos:
+            yield "  ".join(f"{w}/{p}" for w, p, _ in segment.tag(line, simplified, eng))
+        else:
+            yield "  ".join(segment.cut(line, simplified, eng))

@@ -1,0 +1,150 @@
+"""Stage 1: make the text that is analysed.
+
+:func:`dewrap` joins hard-wrapped lines; :func:`drop_repeats` removes passages
+pasted more than once into the same article. Both are pure functions of text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Passages shorter than this many letters (punctuation and spaces not counted)
+# are never removed: a dateline or a short refrain legitimately recurs.
+MIN_REPEAT = 40
+# Length of the letter grams that find where a repeat starts.
+_GRAM = 12
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\u3000]*\n\s*")
+_LINE_BREAK = re.compile(r"[ \t\u3000]*\n[ \t\u3000]*")
+_CLOSING = set("。，、；：！？」』）)】》〉.,;:!?\"'”’…—")
+
+
+def is_cjk(ch: str) -> bool:
+    """A Han character, kana, hangul, or CJK / full-width punctuation."""
+    o = ord(ch)
+    return (
+        0x2E80 <= o <= 0x9FFF  # radicals, CJK punctuation, kana, CJK unified
+        or 0xA960 <= o <= 0xA97F
+        or 0xAC00 <= o <= 0xD7AF  # hangul
+        or 0xF900 <= o <= 0xFAFF  # compatibility ideographs
+        or 0xFE30 <= o <= 0xFE4F  # vertical forms, CJK compatibility punctuation
+        or 0xFF00 <= o <= 0xFFEF  # full-width and half-width forms
+        or 0x20000 <= o <= 0x3FFFF  # extension B and beyond
+    )
+
+
+def is_han(ch: str) -> bool:
+    o = ord(ch)
+    return 0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3FFFF
+
+
+def is_letter(ch: str) -> bool:
+    """Counts toward content: not white space, not punctuation, not a symbol."""
+    return unicodedata.category(ch)[0] in "LN"
+
+
+def dewrap(text: str) -> str:
+    """Join hard-wrapped lines; keep blank-line paragraph breaks as one newline.
+
+    A line break inside a paragraph is removed when the character on either side
+    is CJK (Han, kana, hangul, CJK or full-width punctuation), or when a digit
+    run ends at the break and CJK sits at the run's far end (``第20\\n0個``).
+    Between other characters (two Latin words) it becomes a space.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    paragraphs = (p for p in _PARAGRAPH_BREAK.split(text.strip()))
+    return "\n".join(_join_lines(p) for p in paragraphs if p.strip())
+
+
+def _join_lines(paragraph: str) -> str:
+    def joiner(match: re.Match[str]) -> str:
+        left = paragraph[match.start() - 1] if match.start() > 0 else ""
+        right = paragraph[match.end()] if match.end() < len(paragraph) else ""
+        if not left or not right:
+            return ""
+        if is_cjk(left) or is_cjk(right):
+            return ""
+        if left.isdigit() and right.isdigit() and (
+            _digit_run_touches_cjk(paragraph, match.start() - 1, -1)
+            or _digit_run_touches_cjk(paragraph, match.end(), 1)
+        ):
+            return ""
+        return " "
+
+    return _LINE_BREAK.sub(joiner, paragraph.strip())
+
+
+def _digit_run_touches_cjk(text: str, i: int, step: int) -> bool:
+    while 0 <= i < len(text) and text[i].isdigit():
+        i += step
+    return 0 <= i < len(text) and is_cjk(text[i])
+
+
+def drop_repeats(text: str, min_repeat: int = MIN_REPEAT) -> tuple[str, int]:
+    """Remove passages that already appeared earlier in the same text.
+
+    Passages are compared on their letters alone (NFKC, case-folded; spaces,
+    line breaks and punctuation ignored), so a copy that is wrapped or
+    punctuated differently, or that starts mid-line, is still found. A passage
+    of fewer than ``min_repeat`` letters is kept. Returns the text and how many
+    passages were removed: a run of copies pasted back to back counts each copy,
+    because a passage ends where its source stops running on in order.
+    """
+    letters: list[str] = []
+    where: list[int] = []  # index in ``text`` of each letter
+    for i, ch in enumerate(text):
+        if is_letter(ch):
+            letters.append(unicodedata.normalize("NFKC", ch).casefold())
+            where.append(i)
+    n = len(letters)
+    if n < 2 * min_repeat:
+        return text, 0
+    key = "".join(letters) if all(len(c) == 1 for c in letters) else None
+    if key is None:  # NFKC expanded some letter; compare by position instead
+        return text, 0
+
+    first_seen: dict[str, int] = {}
+    passages: list[tuple[int, int]] = []  # [start, end) in letter positions
+    i = 0
+    while i <= n - _GRAM:
+        gram = key[i : i + _GRAM]
+        source = first_seen.setdefault(gram, i)
+        if source == i:
+            i += 1
+            continue
+        # Extend while the letters go on matching their source, and the source
+        # stays in text that is kept: before the copy, and before any passage
+        # already removed (so copies pasted back to back count one by one).
+        limit = next((start for start, _ in passages if start > source), i)
+        length = _GRAM
+        while i + length < n and source + length < limit and key[source + length] == key[i + length]:
+            length += 1
+        if length >= min_repeat:
+            passages.append((i, i + length))
+            for j in range(i, min(i + length, n - _GRAM + 1)):
+                first_seen.setdefault(key[j : j + _GRAM], j)
+            i += length
+        else:
+            i += 1
+    if not passages:
+        return text, 0
+
+    keep: list[str] = []
+    cursor = 0
+    for start, end in passages:
+        cut_from = where[start]
+        cut_to = where[end] if end < n else len(text)
+        # A copy takes its closing punctuation and the space after it along.
+        if end < n:
+            last = where[end - 1] + 1
+            j = last
+            while j < cut_to and (text[j] in _CLOSING or text[j].isspace()):
+                j += 1
+            cut_to = j
+        keep.append(text[cursor:cut_from])
+        cursor = cut_to
+    keep.append(text[cursor:])
+    out = "".join(keep)
+    out = re.sub(r"[ \t\u3000]+\n", "\n", out).strip()
+    return out, len(passages)

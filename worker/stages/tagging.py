@@ -1,0 +1,125 @@
+"""Stage 4: keywords and named entities from the POS-tagged tokens.
+
+Both work from the one segmentation pass. Words are grouped by their
+Simplified form (so 北韓 and 北韩 count together) and reported in the form
+that first appeared in the article.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from worker.stages.segment import DATA, Token
+
+ENTITY_KINDS = {
+    "nr": "person",
+    "nrt": "person",
+    "nrfg": "person",
+    "ns": "place",
+    "nt": "organization",
+    "nz": "other",
+}
+# POS that can never be keywords: function words, numbers, measure words,
+# pronouns, punctuation, onomatopoeia, time words.
+_NOT_KEYWORD_POS = ("x", "m", "mq", "q", "r", "u", "p", "c", "d", "e", "y", "o", "f", "t", "w")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """What keyword extraction needs: IDF table and stopwords, loaded once."""
+
+    idf: dict[str, float]
+    median_idf: float
+    stopwords: frozenset[str]
+
+
+@cache
+def lexicon(user_stopwords: str = "") -> Lexicon:
+    import jieba.analyse
+
+    tfidf = jieba.analyse.TFIDF()
+    words = set(tfidf.stop_words)
+    for path in [DATA / "stopwords.txt"] + ([Path(user_stopwords)] if user_stopwords else []):
+        words.update(
+            line.strip()
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")
+        )
+    return Lexicon(tfidf.idf_freq, tfidf.median_idf, frozenset(words))
+
+
+def _is_candidate(simple: str, pos: str, stopwords: frozenset[str]) -> bool:
+    if len(simple) < 2 or simple in stopwords or pos.startswith(_NOT_KEYWORD_POS):
+        return False
+    return not any(ch.isdigit() for ch in simple) and any(ch.isalpha() for ch in simple)
+
+
+def keywords(
+    tokens: list[Token], simplified: str, lex: Lexicon, top: int = 10, method: str = "tfidf"
+) -> list[dict[str, object]]:
+    """The ``top`` keywords, best first, as ``{"w": word, "weight": w}``."""
+    counts: Counter[str] = Counter()
+    shown: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    order: list[str] = []
+    for word, pos, start in tokens:
+        simple = simplified[start : start + len(word)]
+        if not _is_candidate(simple, pos, lex.stopwords):
+            continue
+        counts[simple] += 1
+        shown.setdefault(simple, word)
+        tags.setdefault(simple, pos)
+        order.append(simple)
+    if not counts:
+        return []
+    if method == "textrank":
+        scores = _textrank(order)
+    else:
+        total = sum(counts.values())
+        scores = {w: c / total * lex.idf.get(w, lex.median_idf) for w, c in counts.items()}
+    best = sorted(scores.items(), key=lambda kv: (-kv[1], order.index(kv[0])))[:top]
+    return [{"w": shown[w], "weight": round(score, 4)} for w, score in best]
+
+
+def _textrank(words: list[str], window: int = 5, iterations: int = 10) -> dict[str, float]:
+    edges: Counter[tuple[str, str]] = Counter()
+    for i, a in enumerate(words):
+        for b in words[i + 1 : i + window]:
+            if a != b:
+                edges[(a, b)] += 1
+                edges[(b, a)] += 1
+    neighbours: dict[str, list[tuple[str, int]]] = {}
+    for (a, b), weight in edges.items():
+        neighbours.setdefault(a, []).append((b, weight))
+    if not neighbours:
+        return {w: 1.0 for w in words}
+    strength = {a: sum(w for _, w in ns) for a, ns in neighbours.items()}
+    score = {a: 1.0 / len(neighbours) for a in neighbours}
+    for _ in range(iterations):
+        score = {
+            a: 0.15 + 0.85 * sum(score[b] * w / strength[b] for b, w in ns)
+            for a, ns in neighbours.items()
+        }
+    top = max(score.values())
+    return {a: s / top for a, s in score.items() if not math.isnan(s)}
+
+
+def entities(tokens: list[Token], simplified: str) -> dict[str, list[dict[str, object]]]:
+    """Named entities by kind, most frequent first, as ``{"w": word, "count": n}``."""
+    counts: dict[str, Counter[str]] = {kind: Counter() for kind in dict.fromkeys(ENTITY_KINDS.values())}
+    shown: dict[str, str] = {}
+    for word, pos, start in tokens:
+        kind = ENTITY_KINDS.get(pos)
+        if kind is None or len(word) < 2:
+            continue
+        simple = simplified[start : start + len(word)]
+        counts[kind][simple] += 1
+        shown.setdefault(simple, word)
+    return {
+        kind: [{"w": shown[w], "count": n} for w, n in counter.most_common()]
+        for kind, counter in counts.items()
+    }
