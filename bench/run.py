@@ -1,0 +1,352 @@
+"""The benchmark suite: throughput, scaling, latency and memory, each compared in one run.
+
+    python -m bench.run --profile quick     # ~5,000 articles per configuration (make bench)
+    python -m bench.run --profile full      # 20,000 articles (make bench-full)
+
+For each engine and process count it runs the same stage composition
+(worker/pipeline.py) twice on the same articles: in a bare ``multiprocessing``
+pool, and through the real path (submit -> Redis -> N worker processes ->
+results stream). The ratio of the two is the figure that matters: the machine
+may be shared and noisy, but both halves of a ratio run back to back.
+Prints tables and writes bench/out/report.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+import redis
+
+from bench.corpus import stream
+from worker import pipeline
+from worker.config import Settings
+from worker.dedupe.index import MemoryIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+PROFILES = {"quick": 5_000, "full": 20_000, "smoke": 300}
+
+
+# -- bare pool -----------------------------------------------------------------
+
+_state: dict[str, Any] = {}
+
+
+def _bare_init(decisions: dict[str, Any]) -> None:
+    _state["index"] = _Decided(decisions)
+
+
+class _Decided:
+    """The dedupe decisions the shared index made, replayed: same work per article as the real path."""
+
+    def __init__(self, decisions: dict[str, Any]) -> None:
+        self.decisions = decisions
+
+    def decide(self, entry: Any) -> Any:
+        return self.decisions[entry.id]
+
+    def forget(self, article_id: str, fingerprint: str) -> None:  # pragma: no cover
+        pass
+
+
+def _bare_chunk(chunk: list[dict[str, Any]]) -> int:
+    analyser, settings = _state["analyser"], _state["settings"]
+    size = 0
+    for raw in chunk:
+        outcome = pipeline.process(raw, _state["index"], analyser, settings, worker="bare")
+        size += len(orjson.dumps(outcome.result))
+    return size
+
+
+def run_bare(articles: list[dict[str, Any]], procs: int, settings: Settings) -> dict[str, Any]:
+    # Decide duplicates once, sequentially, so the pool does the same work as the workers.
+    analyser = pipeline.Analyser.from_settings(settings)
+    analyser.warm()
+    index, decisions = MemoryIndex(), {}
+
+    class _Record:
+        def decide(self, entry: Any) -> Any:
+            decisions[entry.id] = index.decide(entry)
+            return decisions[entry.id]
+
+        def forget(self, article_id: str, fingerprint: str) -> None:  # pragma: no cover
+            pass
+
+    recorder = _Record()
+    for raw in articles:
+        _fingerprint_only(raw, recorder, settings)
+    _state.update(analyser=analyser, settings=settings)  # loaded before fork: shared pages
+    chunks = [articles[i : i + settings.batch_size] for i in range(0, len(articles), settings.batch_size)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(procs, initializer=_bare_init, initargs=(decisions,)) as pool:
+        started = time.perf_counter()
+        total_bytes = sum(pool.imap_unordered(_bare_chunk, chunks))
+        elapsed = time.perf_counter() - started
+    return {"articles": len(articles), "seconds": elapsed, "rate": len(articles) / elapsed,
+            "result_bytes": total_bytes}
+
+
+def _fingerprint_only(raw: dict[str, Any], index: Any, settings: Settings) -> None:
+    from worker.article import parse_article
+    from worker.dedupe import Entry
+    from worker.stages import fingerprint as fp
+    from worker.stages import segment
+    from worker.stages.normalise import dewrap, drop_repeats
+
+    article = parse_article(raw, max_chars=settings.max_chars)
+    text, _ = drop_repeats(dewrap(article.text))
+    index.decide(Entry(article.id, fp.fingerprint(fp.letters(segment.to_simplified(text)))))
+
+
+# -- the real path ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Deployment:
+    """A throwaway redis-server and one ``newsflow worker`` with ``procs`` children."""
+
+    def __init__(self, procs: int, env: dict[str, str]) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="newsflow-bench-"))
+        self.port = free_port()
+        self.redis_proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.redis = redis.Redis.from_url(self.url)
+        _wait(lambda: _pings(self.redis), 10)
+        self.env = dict(os.environ, **env, NEWSFLOW_REDIS_URL=self.url, NEWSFLOW_PREFIX="bench",
+                        NEWSFLOW_LOG_FORMAT="json", NEWSFLOW_RESULT_TTL="3600")
+        self.settings = Settings.from_env(self.env)
+        log = open(self.dir / "worker.log", "wb")  # noqa: SIM115
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "producer.cli", "worker", "--concurrency", str(procs),
+             "--loglevel", "ERROR", "--without-gossip", "--without-mingle", "--hostname", "bench@%h"],
+            env={**self.env, "NEWSFLOW_LOG_FORMAT": "json"}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, start_new_session=True,
+        )
+
+    def children(self) -> list[psutil.Process]:
+        return psutil.Process(self.worker.pid).children(recursive=True)
+
+    def stop(self) -> None:
+        if self.worker.poll() is None:
+            self.worker.send_signal(signal.SIGTERM)
+            try:
+                self.worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+        self.redis_proc.terminate()
+        self.redis_proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def _wait(condition: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark step timed out")
+        time.sleep(0.02)
+
+
+def run_real(articles: list[dict[str, Any]], procs: int, engine: str) -> dict[str, Any]:
+    from producer.client import Client
+
+    deployment = Deployment(procs, {"NEWSFLOW_ENGINE": engine})
+    try:
+        client = Client(deployment.settings)
+        results_key = client.keys.results
+        # Warm up: the worker is up and has loaded its dictionaries once this has a result.
+        client.wait([client.submit({"id": "warmup", "text": "预热文章。"})], timeout=120)
+        base = deployment.redis.xlen(results_key)
+        before = deployment.redis.info("memory")["used_memory"]
+        started = time.perf_counter()
+        client.submit_many(articles)
+        queued_bytes = deployment.redis.info("memory")["used_memory"] - before
+        _wait(lambda: deployment.redis.xlen(results_key) >= base + len(articles), 3600)
+        elapsed = time.perf_counter() - started
+        memory = worker_memory(deployment)
+        return {"articles": len(articles), "seconds": elapsed, "rate": len(articles) / elapsed,
+                "memory": memory, "queued_bytes_upper_bound": queued_bytes}
+    finally:
+        deployment.stop()
+
+
+def worker_memory(deployment: Deployment) -> dict[str, Any]:
+    rows = []
+    for child in deployment.children():
+        try:
+            info = child.memory_full_info()
+        except psutil.Error:
+            continue
+        rows.append({"pid": child.pid, "rss_mb": info.rss / 2**20, "pss_mb": info.pss / 2**20,
+                     "uss_mb": info.uss / 2**20})
+    parent = psutil.Process(deployment.worker.pid).memory_full_info()
+    return {
+        "children": rows,
+        "parent_rss_mb": parent.rss / 2**20,
+        "pool_pss_mb": parent.pss / 2**20 + sum(r["pss_mb"] for r in rows),
+    }
+
+
+def run_latency(articles: list[dict[str, Any]], procs: int, engine: str, rate: float,
+                seconds: float) -> dict[str, Any]:
+    """Submit one article at a time at ``rate``/s; latency = submit to results entry."""
+    from producer.client import Client
+
+    deployment = Deployment(procs, {"NEWSFLOW_ENGINE": engine})
+    try:
+        client = Client(deployment.settings)
+        client.wait([client.submit({"id": "warmup", "text": "预热文章。"})], timeout=120)
+        count = max(20, int(rate * seconds))
+        sent_at: dict[str, float] = {}
+        started = time.perf_counter()
+        for i, article in enumerate(articles[:count]):
+            due = started + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)  # pacing the producer, not synchronising
+            article = dict(article, id=f"lat-{i}")
+            sent_at[article["id"]] = time.time()
+            client.submit(article)
+        _wait(lambda: deployment.redis.xlen(client.keys.results) >= count + 1, 600)
+        latencies = []
+        for entry_id, fields in deployment.redis.xrange(client.keys.results):
+            article_id = fields[b"id"].decode()
+            if article_id in sent_at:
+                written = int(entry_id.split(b"-")[0]) / 1000
+                latencies.append((written - sent_at[article_id]) * 1000)
+        latencies.sort()
+        return {"rate": rate, "articles": len(latencies), **percentiles(latencies)}
+    finally:
+        deployment.stop()
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50_ms": q[49], "p95_ms": q[94], "p99_ms": q[98]}
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+def table(title: str, header: list[str], rows: list[list[Any]]) -> str:
+    cells = [header] + [[f"{c:,.1f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = [title, "  ".join(h.ljust(w) for h, w in zip(cells[0], widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells[1:]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", choices=PROFILES, default="quick")
+    parser.add_argument("--articles", type=int, default=None)
+    parser.add_argument("--procs", default=None, help="comma list, default 1,2,4,... up to the cores")
+    parser.add_argument("--engines", default="jieba,jieba-rs")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--out", default=str(OUT / "report.json"))
+    args = parser.parse_args(argv)
+    if shutil.which("redis-server") is None:
+        print("bench: redis-server is not installed (make redis)", file=sys.stderr)
+        return 2
+    n = args.articles or PROFILES[args.profile]
+    cores = os.cpu_count() or 1
+    procs = [int(p) for p in args.procs.split(",")] if args.procs else _powers(cores)
+    engines = [e for e in args.engines.split(",") if e != "jieba-rs" or _has_rjieba()]
+    articles = stream(n)
+    chars = sum(len(a["text"]) for a in articles)
+    report: dict[str, Any] = {
+        "machine": {"cores": cores, "cpu": platform.processor() or platform.machine(),
+                    "python": platform.python_version()},
+        "articles": n, "chars": chars, "throughput": [], "latency": [],
+    }
+    print(f"{n:,} articles, {chars / n:,.0f} characters on average, {cores} cores")
+    rows = []
+    for engine in engines:
+        settings = Settings(engine=engine)
+        for p in procs:
+            bare = run_bare(articles, p, settings)
+            real = run_real(articles, p, engine)
+            ratio = real["rate"] / bare["rate"]
+            mem = real["memory"]
+            uss = [c["uss_mb"] for c in mem["children"]]
+            report["throughput"].append({"engine": engine, "procs": p, "bare": bare, "real": real,
+                                         "ratio": ratio})
+            rows.append([engine, p, bare["rate"], real["rate"], f"{ratio:.2f}",
+                         max(uss) if uss else 0.0, mem["pool_pss_mb"],
+                         real["queued_bytes_upper_bound"] / n])
+            print(table("", ["engine", "procs", "bare/s", "newsflow/s", "ratio", "child USS MB",
+                             "pool PSS MB", "queued B/article"], rows[-1:]).split("\n", 1)[1])
+    print()
+    print(table("Throughput (articles/s): bare multiprocessing pool vs submit -> workers -> results",
+                ["engine", "procs", "bare/s", "newsflow/s", "ratio", "child USS MB", "pool PSS MB",
+                 "queued B/article"], rows))
+    if not args.skip_latency:
+        lat_rows = []
+        for engine in engines:
+            best = max(t["real"]["rate"] for t in report["throughput"] if t["engine"] == engine)
+            p = max(procs)
+            lat = run_latency(articles, p, engine, rate=best / 2, seconds=20)
+            report["latency"].append({"engine": engine, "procs": p, **lat})
+            lat_rows.append([engine, p, lat["rate"], lat.get("p50_ms", 0.0), lat.get("p95_ms", 0.0),
+                             lat.get("p99_ms", 0.0)])
+        print()
+        print(table("Latency at half the measured maximum rate (submit -> results entry, ms)",
+                    ["engine", "procs", "rate/s", "p50", "p95", "p99"], lat_rows))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"\nreport: {args.out}")
+    return 0
+
+
+def _powers(cores: int) -> list[int]:
+    out, p = [], 1
+    while p <= cores:
+        out.append(p)
+        p *= 2
+    return out
+
+
+def _has_rjieba() -> bool:
+    try:
+        import rjieba  # noqa: F401
+    except ImportError:
+        print("bench: rjieba is not installed; skipping the jieba-rs engine", file=sys.stderr)
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())
