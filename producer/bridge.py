@@ -17,7 +17,9 @@ For each read (up to NEWSFLOW_BATCH_SIZE entries):
 3. Only then are the entries acknowledged (XACK).
 
 A bridge that dies leaves its entries pending; the others take them over with
-XAUTOCLAIM once they have been idle ``min_idle_ms``. Redelivery is harmless:
+XAUTOCLAIM once they have been idle ``min_idle_ms``; an entry delivered more
+than NEWSFLOW_MAX_ATTEMPTS times (it killed every bridge that took it) is given
+up as ``failed`` and parked in the dead stream. Redelivery is harmless:
 an entry without an id gets ``inbox-<entry id>``, so a second enqueue carries
 the same id and text, which the worker skips, and a second rejection of the
 same entry finds its result already written.
@@ -148,7 +150,27 @@ class Bridge:
         claimed = [(e, f) for e, f in claimed if f]
         if claimed:
             log.warning("bridge_reclaimed", n=len(claimed), consumer=self.consumer)
+            claimed = self._give_up_poison(claimed)
         return claimed
+
+    def _give_up_poison(self, claimed: list[Any]) -> list[Any]:
+        """Fail the entries that every bridge before died on, so they stop going round."""
+        deliveries = {
+            p["message_id"]: p["times_delivered"]
+            for p in self.redis.xpending_range(
+                self.inbox, self.group, min=claimed[0][0], max=claimed[-1][0],
+                count=len(claimed), consumername=self.consumer,
+            )
+        }
+        kept = []
+        for entry, fields in claimed:
+            times = deliveries.get(entry, 1)
+            if times > self.settings.max_attempts:
+                error = Rejection("bridge_lost", f"the bridge handling this entry died {times - 1} times")
+                self._reject(entry.decode(), fields, error, status="failed")
+            else:
+                kept.append((entry, fields))
+        return kept
 
     def handle(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:
         good: list[tuple[str, dict[str, Any]]] = []
@@ -171,14 +193,16 @@ class Bridge:
         if rejected:
             log.info("bridge_rejected", n=rejected, consumer=self.consumer)
 
-    def _reject(self, entry: str, fields: dict[bytes, bytes], error: Rejection) -> None:
-        """Publish the rejection and park the raw entry, once, then acknowledge it."""
+    def _reject(
+        self, entry: str, fields: dict[bytes, bytes], error: Rejection, status: str = "rejected"
+    ) -> None:
+        """Publish the rejection (or failure) and park the raw entry, once, then acknowledge it."""
         store = self.client.store
         article_id = rejection_id(entry, fields)
         record = store.records([article_id]).get(article_id)
         result: dict[str, Any] = {
             "id": article_id,
-            "status": "rejected",
+            "status": status,
             "error": error.as_error(),
             "inbox_entry": entry,
             "revision": record.revision + 1 if record else 1,
@@ -190,13 +214,11 @@ class Bridge:
         # The entry id stands in for the text hash: a redelivery of this entry is a no-op.
         marker = f"inbox:{entry}"
         for _ in range(5):
-            code, _, revision = store.publish(
-                article_id, "rejected", result, marker, "", entry_time(entry)
-            )
+            code, _, revision = store.publish(article_id, status, result, marker, "", entry_time(entry))
             if code != -1:
                 break
             result["revision"] = revision + 1
         if code == 1:
             store.dead_raw(article_id, fields, error.as_error(), entry)
-            log.info("article", id=article_id, status="rejected", code=error.code, inbox_entry=entry)
+            log.info("article", id=article_id, status=status, code=error.code, inbox_entry=entry)
         self.redis.xack(self.inbox, self.group, entry)

@@ -98,9 +98,6 @@ class Client:
 
     def batches(self, articles: Iterable[Any]) -> Iterator[list[Any]]:
         """Stamp articles (id, submit time) and group them by NEWSFLOW_BATCH_SIZE and _MAX_CHARS."""
-        return self._batches(articles)
-
-    def _batches(self, articles: Iterable[Any]) -> Iterator[list[Any]]:
         size, max_chars = self.settings.batch_size, self.settings.batch_max_chars
         batch: list[Any] = []
         chars = 0

@@ -10,7 +10,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from producer.client import Client
+from producer.client import Client, ensure_group
 from tests.support import wait_for
 from worker.keys import BRIDGE_GROUP
 
@@ -139,3 +139,20 @@ def test_a_bridge_killed_mid_batch_leaves_its_entries_to_another_exactly_once(
     per_id = Counter(f[b"id"].decode() for _, f in r.xrange(client.keys.results))
     assert per_id == Counter(ids)
     assert r.xpending(inbox, BRIDGE_GROUP)["pending"] == 0
+
+
+def test_an_entry_that_killed_every_bridge_is_given_up_as_failed(settings, start_bridge):
+    client = Client(settings)
+    r, inbox = client.redis, client.keys.inbox
+    ensure_group(r, inbox, BRIDGE_GROUP)
+    poison = r.xadd(inbox, {"id": "poison", "text": STORIES[0]}).decode()
+    r.xreadgroup(BRIDGE_GROUP, "dead-bridge", {inbox: ">"})
+    # As if three bridges in turn had taken it over and died.
+    r.xclaim(inbox, BRIDGE_GROUP, "dead-bridge", 0, [poison], retrycount=settings.max_attempts)
+    start_bridge("--block-ms", "200", "--min-idle-ms", "0")
+
+    result = wait_for(lambda: client.get("poison"), 30, "the poison entry's outcome")
+    assert result["status"] == "failed" and result["error"]["code"] == "bridge_lost"
+    (dead,) = client.store.dead_entries()
+    assert dead[1]["inbox_entry"].decode() == poison and dead[1]["raw.text"].decode() == STORIES[0]
+    assert wait_for(lambda: r.xpending(inbox, BRIDGE_GROUP)["pending"] == 0, 10, "the entry's ack")

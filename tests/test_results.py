@@ -11,6 +11,7 @@ import orjson
 from producer.client import Client
 from tests.support import ROOT, newsflow_env, wait_for
 from tests.test_bridge import STORIES
+from worker.article import text_hash
 from worker.store import ResultStore
 
 
@@ -92,8 +93,6 @@ def test_replayed_dead_entries_come_back_as_new_results(settings, env, start_wor
     article = {"id": "gave-up", "text": STORIES[1]}
     failed = {"id": "gave-up", "status": "failed", "revision": 1,
               "error": {"code": "processing_error", "message": "boom"}}
-    from worker.article import text_hash
-
     client.store.publish("gave-up", "failed", failed, text_hash(STORIES[1]), "")
     client.store.dead(article, failed["error"], 3)
     listed = newsflow(env, "dead")

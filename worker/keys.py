@@ -14,8 +14,10 @@ key                                  type     what it holds, and how long
                                               MINID below the slowest consumer group and older than the
                                               result TTL; a hard MAXLEN cap only in emergencies
 <prefix>:result:<id>                 hash     the id's current outcome: ``entry`` (its results stream
-                                              entry id), ``status``, ``rev``, ``hash`` (xxh3-128 of the
-                                              submitted text), ``fp`` (exact fingerprint); TTL = result TTL
+                                              entry id), ``entries`` (every entry of the id, all
+                                              revisions, space-separated), ``status``, ``rev``, ``hash``
+                                              (xxh3-128 of the submitted text; dropped by a dead replay),
+                                              ``fp`` (exact fingerprint); TTL = result TTL
 <prefix>:results:overflow            string   counter: results entries dropped by the emergency MAXLEN cap
                                               (entries no consumer group had read yet); no TTL
 <prefix>:results:trimmed             string   guard so one worker trims the results stream per trim
