@@ -280,7 +280,10 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
             print(f"newsflow: invalid id {article_id!r}", file=sys.stderr)
             return 2
         removed = client.store.forget(article_id, index)
-        missing += not any(removed.values())
+        if not any(removed.values()):
+            missing += 1
+            print(f"{article_id}: nothing stored under this id", file=sys.stderr)
+            continue
         print(f"{article_id}: removed {removed['records']} record, {removed['results']} results entries, "
               f"{removed['dead']} dead entries")
     return 1 if missing else 0
