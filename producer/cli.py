@@ -61,6 +61,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("jieba", "jieba-rs"), default=None)
     p.set_defaults(func=cmd_segment)
 
+    p = sub.add_parser("bridge", help="move articles from <prefix>:inbox (any language, XADD) to the queue")
+    p.add_argument("--consumer", default=None, help="consumer name in the bridge group (default host/pid)")
+    p.add_argument("--count", type=int, default=None, help="entries per read (default NEWSFLOW_BATCH_SIZE)")
+    p.add_argument("--block-ms", type=int, default=1000, help="how long one read waits for entries")
+    p.add_argument("--min-idle-ms", type=int, default=60_000,
+                   help="take over entries another bridge left pending this long (default 60000)")
+    p.set_defaults(func=cmd_bridge)
+
+    p = sub.add_parser("results", help="print results as JSON lines (acknowledged once printed)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep waiting for new results")
+    p.add_argument("--group", "-g", default=None, help="read through this consumer group")
+    p.add_argument("--consumer", "-c", default=None, help="consumer name in the group (default host name)")
+    p.add_argument("--from", dest="start", default="0", help="without --group: start after this entry id")
+    p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("dead", help="list what could not be processed; replay it after a fix")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--replay", metavar="ID", help="replay one dead entry (its entry id or article id)")
+    how.add_argument("--replay-all", action="store_true", help="replay every dead entry")
+    p.set_defaults(func=cmd_dead)
+
+    p = sub.add_parser("forget", help="take an article down: its result, results entries, dedupe state")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.set_defaults(func=cmd_forget)
+
     p = sub.add_parser("status", help="queues, workers, totals and rates of this deployment")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_status)
@@ -164,6 +189,104 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(render(status))
     return 0
+
+
+def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from producer.bridge import Bridge
+    from producer.client import Client
+    from worker.logs import configure
+
+    configure(settings.log_format)
+    stopping: list[int] = []
+    # SIGTERM finishes the batch in hand: what is read is queued and acknowledged first.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    bridge = Bridge(Client(settings), consumer=args.consumer, count=args.count,
+                    block_ms=args.block_ms, min_idle_ms=args.min_idle_ms)
+    bridge.run(stop=lambda: bool(stopping))
+    return 0
+
+
+def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
+    from producer.client import Client
+
+    out = sys.stdout.buffer
+    reader = Client(settings).iter_results(
+        group=args.group, consumer=args.consumer, follow=args.follow, start=args.start
+    )
+    for _entry, result in reader:
+        out.write(orjson.dumps(result) + b"\n")
+        out.flush()  # printed before the reader acknowledges it on the next round
+    return 0
+
+
+def cmd_dead(args: argparse.Namespace, settings: Settings) -> int:
+    import re
+
+    from producer.client import Client
+
+    client = Client(settings)
+    store = client.store
+    entries = store.dead_entries(count=1_000_000)
+    if args.replay is None and not args.replay_all:
+        out = sys.stdout.buffer
+        for entry, fields in entries:
+            out.write(orjson.dumps(_shown_dead(entry, fields)) + b"\n")
+        return 0
+    if args.replay_all:
+        latest = {f.get("id", e.encode()): e for e, f in entries}  # one replay per article
+        chosen = list(latest.values())
+    elif re.fullmatch(r"\d+-\d+", args.replay) and store.dead_entry(args.replay) is not None:
+        chosen = [args.replay]
+    else:
+        chosen = [e for e, f in entries if f.get("id") == args.replay.encode()][-1:]
+        if not chosen:
+            print(f"newsflow: nothing dead under {args.replay!r}", file=sys.stderr)
+            return 1
+    for entry in chosen:
+        article_id = client.replay_dead(entry)
+        print(f"replayed {entry} as {article_id or '(no id)'}", file=sys.stderr)
+    return 0
+
+
+def _shown_dead(entry: str, fields: dict[str, bytes]) -> dict[str, Any]:
+    def text(value: bytes) -> str:
+        return value.decode("utf-8", "backslashreplace")
+
+    shown: dict[str, Any] = {"entry": entry, "id": text(fields.get("id", b""))}
+    for name in ("error", "article"):
+        if name in fields:
+            shown[name] = orjson.loads(fields[name])
+    raw = {k[len("raw."):]: text(v) for k, v in fields.items() if k.startswith("raw.")}
+    if raw:
+        shown["raw"] = raw
+    for name in ("attempts", "at", "inbox_entry"):
+        if name in fields:
+            shown[name] = text(fields[name])
+    return shown
+
+
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from producer.client import Client
+    from worker.article import valid_id
+    from worker.dedupe.redis_index import RedisIndex
+
+    client = Client(settings)
+    index = RedisIndex(client.results_redis, client.keys, settings.dedupe_window)
+    missing = 0
+    for article_id in args.ids:
+        if not valid_id(article_id):
+            print(f"newsflow: invalid id {article_id!r}", file=sys.stderr)
+            return 2
+        removed = client.store.forget(article_id, index)
+        if not any(removed.values()):
+            missing += 1
+            print(f"{article_id}: nothing stored under this id", file=sys.stderr)
+            continue
+        print(f"{article_id}: removed {removed['records']} record, {removed['results']} results entries, "
+              f"{removed['dead']} dead entries")
+    return 1 if missing else 0
 
 
 def cmd_process(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import RedisServer, Worker
+from tests.support import Bridge, RedisServer, Worker
 from worker.config import Settings
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -48,6 +48,21 @@ def start_worker(env: dict[str, str], tmp_path: Path):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def start_bridge(env: dict[str, str], tmp_path: Path):
+    """Start real ``newsflow bridge`` processes; each is stopped at the end of the test."""
+    started: list[Bridge] = []
+
+    def start(*args: str, extra_env: dict[str, str] | None = None) -> Bridge:
+        bridge = Bridge({**env, **(extra_env or {})}, tmp_path, *args)
+        started.append(bridge)
+        return bridge
+
+    yield start
+    for bridge in started:
+        bridge.stop()
 
 
 @pytest.fixture(scope="session")

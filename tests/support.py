@@ -116,3 +116,30 @@ class Worker:
             except ProcessLookupError:
                 pass
         self._log.close()
+
+
+class Bridge:
+    """``newsflow bridge`` as a real process."""
+
+    def __init__(self, env: dict[str, str], logdir: Path, *args: str) -> None:
+        self.log_path = logdir / f"bridge-{time.monotonic_ns()}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "producer.cli", "bridge", *args],
+                                     env=newsflow_env(env), stdout=self._log, stderr=subprocess.STDOUT,
+                                     cwd=ROOT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()

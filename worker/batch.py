@@ -77,6 +77,7 @@ class BatchRunner:
         for raw in raws:
             counts[self._one(raw, records, batch, careful)] += 1
         self.broker.hdel(attempts_key, f"batch:{batch}", *(ids if careful else ()))
+        self.store.trim()  # at most once per NEWSFLOW_TRIM_INTERVAL across all workers
         ms = round((time.perf_counter() - started) * 1000, 1)
         log.info("batch", batch=batch, n=len(raws), delivery=delivery, ms=ms, worker=self.name, **counts)
         return {"batch": batch, "n": len(raws), "ms": ms, **counts}
@@ -107,6 +108,9 @@ class BatchRunner:
         except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
             return self._failed_attempt(raw, batch, exc)
         self._publish(outcome)
+        if record and record.fingerprint not in ("", outcome.fingerprint):
+            # A correction: the old text must not keep claiming its story for this id.
+            self.index.forget(article_id, record.fingerprint)
         log.info("article", id=outcome.id, status=outcome.status, batch=batch, ms=_ms(started),
                  worker=self.name)
         return outcome.status

@@ -16,6 +16,7 @@ NEWSFLOW_BATCH_SIZE             50                           articles per batch 
 NEWSFLOW_BATCH_MAX_CHARS        200000                       characters per batch task
 NEWSFLOW_RESULT_TTL             86400                        seconds a result stays readable
 NEWSFLOW_RESULTS_MAXLEN         1000000                      emergency cap on the results stream
+NEWSFLOW_TRIM_INTERVAL          5                            seconds between trims of the results stream
 NEWSFLOW_DEDUPE_WINDOW          604800                       seconds dedupe state is remembered
 NEWSFLOW_NEAR_THRESHOLD         0.5                          estimated Jaccard for near_duplicate
 NEWSFLOW_ANALYSE_NEAR_DUPLICATES 1                           segment and tag near-duplicates
@@ -57,6 +58,7 @@ class Settings:
     batch_max_chars: int = 200_000
     result_ttl: int = 86_400
     results_maxlen: int = 1_000_000
+    trim_interval: int = 5
     dedupe_window: int = 7 * 86_400
     near_threshold: float = 0.5
     analyse_near_duplicates: bool = True
@@ -81,7 +83,8 @@ class Settings:
             raise ConfigError(f"NEWSFLOW_KEYWORDS must be one of {KEYWORD_METHODS}")
         if not 0.0 < self.near_threshold <= 1.0:
             raise ConfigError("NEWSFLOW_NEAR_THRESHOLD must be in (0, 1]")
-        for name in ("max_chars", "batch_size", "batch_max_chars", "max_attempts", "queue_bound"):
+        for name in ("max_chars", "batch_size", "batch_max_chars", "max_attempts", "queue_bound",
+                     "trim_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"NEWSFLOW_{name.upper()} must be at least 1")
 

@@ -14,10 +14,18 @@ key                                  type     what it holds, and how long
                                               MINID below the slowest consumer group and older than the
                                               result TTL; a hard MAXLEN cap only in emergencies
 <prefix>:result:<id>                 hash     the id's current outcome: ``entry`` (its results stream
-                                              entry id), ``status``, ``rev``, ``hash`` (xxh3-128 of the
-                                              submitted text), ``fp`` (exact fingerprint); TTL = result TTL
+                                              entry id), ``entries`` (every entry of the id, all
+                                              revisions, space-separated), ``status``, ``rev``, ``hash``
+                                              (xxh3-128 of the submitted text; dropped by a dead replay),
+                                              ``fp`` (exact fingerprint); TTL = result TTL
+<prefix>:results:overflow            string   counter: results entries dropped by the emergency MAXLEN cap
+                                              (entries no consumer group had read yet); no TTL
+<prefix>:results:trimmed             string   guard so one worker trims the results stream per trim
+                                              interval; TTL = NEWSFLOW_TRIM_INTERVAL
 <prefix>:dead                        stream   articles that could not be processed and malformed inbox
-                                              entries, with their original content
+                                              entries, with their original content: ``article`` (JSON)
+                                              for failed articles, ``raw.<field>`` (the bytes as sent)
+                                              for inbox entries; plus ``id``, ``error``, ``at``
 <prefix>:batch:<batch>               string   JSON list of the articles of one queued batch (the Celery
                                               message carries only the batch id); deleted when the batch
                                               is done, TTL 7 days as a backstop
@@ -38,6 +46,8 @@ from dataclasses import dataclass
 from worker.article import valid_id
 
 BATCH_TTL = 7 * 86_400
+# Consumer group names (not keys): the bridges share one group on the inbox.
+BRIDGE_GROUP = "bridge"
 STATS_MINUTE_TTL = 3600
 
 
@@ -56,6 +66,15 @@ class Keys:
     @property
     def results(self) -> str:
         return f"{self.prefix}:results"
+
+    @property
+    def results_overflow(self) -> str:
+        """Counter of results entries the emergency MAXLEN cap dropped (shown by ``status``)."""
+        return f"{self.prefix}:results:overflow"
+
+    @property
+    def results_trimmed(self) -> str:
+        return f"{self.prefix}:results:trimmed"
 
     @property
     def dead(self) -> str:

@@ -4,6 +4,13 @@ Where the body lives: the ``<prefix>:results`` stream entry holds the one full
 copy of each result JSON. ``<prefix>:result:<id>`` is a small hash that points
 at that entry (``entry``) and carries ``status``, ``rev`` and the text hash.
 :meth:`ResultStore.get` follows the pointer, so readers never see the split.
+
+Trimming (:meth:`ResultStore.trim`) runs in the workers, after a batch, at most
+once per ``NEWSFLOW_TRIM_INTERVAL`` across all of them. It keeps every entry
+that a consumer group has not yet read or has not acknowledged, and every entry
+younger than the result TTL (the per-id records point into the stream). Only
+past ``NEWSFLOW_RESULTS_MAXLEN`` does it drop entries regardless, and it counts
+them in ``<prefix>:results:overflow``.
 """
 
 from __future__ import annotations
@@ -25,10 +32,11 @@ from worker.keys import STATS_MINUTE_TTL, Keys
 class Record:
     """What Redis knows about an id before its article is processed."""
 
-    text_hash: str
+    text_hash: str  # "" once a replay has released the record
     revision: int
     status: str
     entry: str
+    fingerprint: str = ""
 
 
 def dumps(result: dict[str, Any]) -> bytes:
@@ -47,11 +55,13 @@ class ResultStore:
         wanted = [i for i in dict.fromkeys(ids) if valid_id(i)]
         pipe = self._client.pipeline(transaction=False)
         for article_id in wanted:
-            pipe.hmget(self._keys.result(article_id), "hash", "rev", "status", "entry")
+            pipe.hmget(self._keys.result(article_id), "hash", "rev", "status", "entry", "fp")
         found = {}
-        for article_id, (digest, rev, status, entry) in zip(wanted, pipe.execute(), strict=True):
-            if digest is not None:
-                found[article_id] = Record(digest.decode(), int(rev), status.decode(), entry.decode())
+        for article_id, (digest, rev, status, entry, fp) in zip(wanted, pipe.execute(), strict=True):
+            if rev is not None:
+                found[article_id] = Record(
+                    _text(digest), int(rev), _text(status), _text(entry), _text(fp)
+                )
         return found
 
     def publish(
@@ -74,10 +84,7 @@ class ResultStore:
         if article_id is None or not valid_id(article_id):
             pipe = self._client.pipeline()
             entry = pipe.xadd(
-                keys.results,
-                {"id": article_id or "", "status": status, "result": dumps(result)},
-                maxlen=s.results_maxlen,
-                approximate=True,
+                keys.results, {"id": article_id or "", "status": status, "result": dumps(result)}
             )
             pipe.hincrby(keys.stats, status, 1)
             pipe.hincrby(keys.stats_minute(minute), status, 1)
@@ -94,7 +101,6 @@ class ResultStore:
                 fingerprint,
                 result.get("revision", 1),
                 s.result_ttl,
-                s.results_maxlen,
                 STATS_MINUTE_TTL,
                 latency,
             ],
@@ -111,6 +117,15 @@ class ResultStore:
             return None
         return orjson.loads(found[0][1][b"result"])
 
+    def release(self, article_id: str) -> None:
+        """Let the same text under this id be processed again (a replay after a fix).
+
+        The record keeps its revision, so the replay's outcome is revision n+1
+        and a new results entry; only the text hash that makes a resubmission a
+        no-op is dropped.
+        """
+        self._client.hdel(self._keys.result(article_id), "hash")
+
     def dead(self, raw: object, error: dict[str, str], attempts: int) -> str:
         """Park what could not be processed, with its original content."""
         fields = {
@@ -122,3 +137,92 @@ class ResultStore:
         if isinstance(raw, dict) and isinstance(raw.get("id"), str):
             fields["id"] = raw["id"]
         return self._client.xadd(self._keys.dead, fields).decode()
+
+    def dead_raw(self, article_id: str, fields: dict[bytes, bytes], error: dict[str, str], entry: str) -> str:
+        """Park a malformed inbox entry: its fields exactly as sent, as ``raw.<field>``."""
+        dead: dict[str | bytes, Any] = {b"raw." + name: value for name, value in fields.items()}
+        dead.update(
+            id=article_id, error=orjson.dumps(error), inbox_entry=entry, attempts=0, at=f"{time.time():.3f}"
+        )
+        return self._client.xadd(self._keys.dead, dead).decode()
+
+    def dead_entries(self, start: str = "-", count: int = 1000) -> list[tuple[str, dict[str, bytes]]]:
+        found = self._client.xrange(self._keys.dead, start, "+", count=count)
+        return [(entry.decode(), {k.decode(): v for k, v in fields.items()}) for entry, fields in found]
+
+    def dead_entry(self, entry: str) -> dict[str, bytes] | None:
+        found = self._client.xrange(self._keys.dead, entry, entry)
+        return {k.decode(): v for k, v in found[0][1].items()} if found else None
+
+    def drop_dead(self, *entries: str) -> int:
+        return int(self._client.xdel(self._keys.dead, *entries)) if entries else 0
+
+    # -- trimming ---------------------------------------------------------------
+
+    def trim(self, *, force: bool = False, now: float | None = None) -> dict[str, Any] | None:
+        """Trim the results stream; None when another process trimmed it within the interval."""
+        s, keys, r = self._settings, self._keys, self._client
+        if not force and not r.set(keys.results_trimmed, 1, nx=True, ex=s.trim_interval):
+            return None
+        now_ms = int((time.time() if now is None else now) * 1000)
+        keep_from = (max(0, now_ms - s.result_ttl * 1000), 0)
+        try:
+            groups = r.xinfo_groups(keys.results)
+        except redis.ResponseError:  # no stream yet
+            return {"minid": None, "trimmed": 0, "overflow": 0}
+        for group in groups:
+            keep_from = min(keep_from, _stream_id(group["last-delivered-id"]))
+            if group["pending"]:
+                oldest = r.xpending(keys.results, group["name"])["min"]
+                if oldest is not None:
+                    keep_from = min(keep_from, _stream_id(oldest))
+        minid = f"{keep_from[0]}-{keep_from[1]}"
+        trimmed = int(r.xtrim(keys.results, minid=minid, approximate=True))
+        overflow = 0
+        if r.xlen(keys.results) > s.results_maxlen:
+            overflow = int(r.xtrim(keys.results, maxlen=s.results_maxlen, approximate=False))
+            r.incrby(keys.results_overflow, overflow)
+        return {"minid": minid, "trimmed": trimmed, "overflow": overflow}
+
+    # -- takedowns --------------------------------------------------------------
+
+    def forget(self, article_id: str, index: Any) -> dict[str, int]:
+        """Remove an article's record, every results entry of it, its dedupe entries and dead entries.
+
+        ``index`` is the dedupe index (``forget(article_id, fingerprint)``). The
+        record lists its entries; when it has expired, the stream is scanned.
+        """
+        key = self._keys.result(article_id)
+        record = {k.decode(): v.decode() for k, v in self._client.hgetall(key).items()}
+        entries = record.get("entries", record.get("entry", "")).split()
+        if not record:
+            entries = [e for e, _ in self._scan(self._keys.results, article_id)]
+        removed = int(self._client.xdel(self._keys.results, *entries)) if entries else 0
+        if record.get("fp"):
+            index.forget(article_id, record["fp"])
+        dead = [e for e, _ in self._scan(self._keys.dead, article_id)]
+        pipe = self._client.pipeline()
+        pipe.delete(key)
+        pipe.hdel(self._keys.attempts, article_id)
+        if dead:
+            pipe.xdel(self._keys.dead, *dead)
+        records = pipe.execute()[0]
+        return {"records": int(records), "results": removed, "dead": len(dead)}
+
+    def _scan(self, stream: str, article_id: str, chunk: int = 500) -> list[tuple[str, dict]]:
+        found, start, want = [], "-", article_id.encode()
+        while True:
+            part = self._client.xrange(stream, start, "+", count=chunk)
+            found += [(e.decode(), f) for e, f in part if f.get(b"id") == want]
+            if len(part) < chunk:
+                return found
+            start = "(" + part[-1][0].decode()
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode() if value is not None else ""
+
+
+def _stream_id(value: bytes | str) -> tuple[int, int]:
+    ms, _, seq = (value.decode() if isinstance(value, bytes) else value).partition("-")
+    return int(ms), int(seq or 0)
