@@ -138,6 +138,18 @@ def dictionary_paths(user_dict: str = "") -> list[Path]:
     return [PROJECT_DICT] + ([Path(user_dict)] if user_dict else [])
 
 
+ENGINES = ("jieba", "jieba-rs")
+
+
+def has_engine(name: str) -> bool:
+    """Whether ``name`` can be loaded here (jieba-rs is the optional ``fast`` extra)."""
+    if name == "jieba-rs":
+        import importlib.util
+
+        return importlib.util.find_spec("rjieba") is not None
+    return name in ENGINES
+
+
 @cache
 def engine(name: str = "jieba", user_dict: str = "", hmm: bool = True) -> Engine:
     """Load an engine once per process, with the project and user dictionaries.
