@@ -1,0 +1,1 @@
+"""Benchmarks: each prints figures; none is part of the test suite."""
