@@ -69,6 +69,7 @@ class Score:
         self.correct = self.gold = self.found = self.chars = 0
         self.misaligned = 0
         self.seconds = 0.0
+        self.pos_seconds = 0.0  # the same input through --pos
 
     def add(self, gold: list[str], found: list[str]) -> None:
         if "".join(found) != "".join(gold):
@@ -95,6 +96,10 @@ def score_command(engine_name: str, gold: list[list[str]], settings: Settings) -
     score.seconds = time.perf_counter() - started
     for words, line in zip(gold, outputs, strict=True):
         score.add(words, [w for w in line.split("  ") if w])
+    started = time.perf_counter()
+    for _ in segment_lines(inputs, engine_name, settings, pos=True):
+        pass
+    score.pos_seconds = time.perf_counter() - started
     return score
 
 
@@ -110,14 +115,16 @@ def score_function(cut: Callable[[str], list[str]], gold: list[list[str]]) -> Sc
 
 def print_table(title: str, rows: list[tuple[str, str, Score]]) -> None:
     print(f"\n{title}")
-    print(f"{'corpus':<7} {'script':<6} {'P':>6} {'R':>6} {'F1':>6} {'chars/s':>10}")
+    print(f"{'corpus':<7} {'script':<6} {'P':>6} {'R':>6} {'F1':>6} {'chars/s':>10} {'--pos chars/s':>14}")
     for name, script, s in rows:
         p, r, f = s.prf
         note = f"  ({s.misaligned} lines misaligned)" if s.misaligned else ""
-        print(f"{name:<7} {script:<6} {p:6.3f} {r:6.3f} {f:6.4f} {s.chars / s.seconds:10,.0f}{note}")
+        speed = f"{s.chars / s.seconds:10,.0f} {s.chars / s.pos_seconds:14,.0f}"
+        print(f"{name:<7} {script:<6} {p:6.3f} {r:6.3f} {f:6.4f} {speed}{note}")
     chars = sum(s.chars for *_, s in rows)
     seconds = sum(s.seconds for *_, s in rows)
-    print(f"{'all':<14} {'':>20} {chars / seconds:10,.0f}")
+    pos_seconds = sum(s.pos_seconds for *_, s in rows)
+    print(f"{'all':<35} {chars / seconds:10,.0f} {chars / pos_seconds:14,.0f}")
 
 
 def explore(data: dict[str, list[list[str]]], engine_name: str) -> None:
@@ -203,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
           f"user dict {settings.user_dict or '-'}")
     results: dict[str, dict[str, float]] = {}
     for name in engines:
-        segment.engine(name, settings.user_dict).cut("预热")  # load outside the timing
+        for pos in (False, True):  # load the engine and OpenCC outside the timing
+            list(segment_lines(["預熱，预热"], name, settings, pos=pos))
         rows = []
         for corpus, script, _file in CORPORA:
             if corpus in data:
