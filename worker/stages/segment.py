@@ -214,10 +214,14 @@ def tag(text: str, simplified: str, eng: Engine) -> list[Token]:
     return tokens
 
 
-def cut(text: str, simplified: str, eng: Engine) -> list[str]:
-    """Words of ``text`` in its own script, white space dropped."""
+def cut(text: str, simplified: str, eng: Engine, *, fold: bool = True) -> list[str]:
+    """Words of ``text`` in its own script, white space dropped.
+
+    ``fold=False`` leaves full-width ASCII as it is for the engine; it exists
+    so the benchmark can show what folding is worth.
+    """
     words: list[str] = []
-    form = _aligned_form(text, simplified)
+    form = _aligned_form(text, simplified, fold)
     for start, end, protected in _spans(form):
         if protected:
             words.append(text[start:end])
@@ -230,10 +234,10 @@ def cut(text: str, simplified: str, eng: Engine) -> list[str]:
     return words
 
 
-def _aligned_form(text: str, simplified: str) -> str:
+def _aligned_form(text: str, simplified: str, fold: bool = True) -> str:
     if len(simplified) != len(text):
         raise ValueError("the simplified form must be aligned with the text, character for character")
-    return analysis_form(simplified)
+    return analysis_form(simplified) if fold else simplified
 
 
 def _spans(text: str) -> list[tuple[int, int, bool]]:
