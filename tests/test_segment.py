@@ -179,7 +179,7 @@ def test_user_dictionary_in_traditional_adds_a_name(engine_name: str, tmp_path: 
 
 
 def test_engine_is_loaded_once_per_process() -> None:
-    assert segment.engine("jieba") is segment.engine("jieba")
+    assert segment.engine() is segment.engine("jieba") is segment.engine("jieba", "", hmm=True)
 
 
 def test_unknown_engine_is_refused() -> None:

@@ -150,7 +150,6 @@ def has_engine(name: str) -> bool:
     return name in ENGINES
 
 
-@cache
 def engine(name: str = "jieba", user_dict: str = "", hmm: bool = True) -> Engine:
     """Load an engine once per process, with the project and user dictionaries.
 
@@ -159,6 +158,11 @@ def engine(name: str = "jieba", user_dict: str = "", hmm: bool = True) -> Engine
     jieba's posseg does this itself; jieba-rs keeps the tag of a word it already
     knows, so the override is applied to its output here.
     """
+    return _load(name, user_dict, hmm)  # one cache key however it is called
+
+
+@cache
+def _load(name: str, user_dict: str, hmm: bool) -> Engine:
     entries = [e for path in dictionary_paths(user_dict) for e in read_dictionary(path)]
     if name == "jieba":
         import jieba
