@@ -118,7 +118,7 @@ def test_script_is_detected(text: str, script: str) -> None:
 
 
 def test_segment_lines_keeps_one_output_line_per_input_line() -> None:
-    lines = ["北韓的核武僵局\n", "\n", "   \r\n", "国家博物馆新馆\n", "北韓的核武僵局\n"]
+    lines = ["\ufeff北韓的核武僵局\n", "\n", "   \r\n", "国家博物馆新馆\n", "北韓的核武僵局\n"]
     out = list(segment_lines(lines, "jieba", Settings(), pos=False))
     assert out == ["北韓  的  核武  僵局", "", "", "国家博物馆  新馆", "北韓  的  核武  僵局"]
 
