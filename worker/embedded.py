@@ -38,10 +38,17 @@ def process_all(raws: Iterable[Any], settings: Settings) -> Iterator[dict[str, A
 
 
 def segment_lines(lines: Iterable[str], engine_name: str, settings: Settings, pos: bool) -> Iterator[str]:
-    """Each line segmented on its own, tokens joined by two spaces (SIGHAN format)."""
+    """Each line segmented on its own, tokens joined by two spaces (SIGHAN format).
+
+    One output line per input line, an empty one for an empty or blank line;
+    ``pos`` prints ``word/POS``. This is ``newsflow segment`` and what
+    ``bench.seg_eval`` scores.
+    """
     eng = segment.engine(engine_name, settings.user_dict)
-    for line in lines:
+    for number, line in enumerate(lines):
         line = line.rstrip("\r\n")
+        if number == 0:
+            line = line.removeprefix("\ufeff")  # a byte-order mark is never text
         simplified = segment.to_simplified(line)
         if pos:
             yield "  ".join(f"{w}/{p}" for w, p, _ in segment.tag(line, simplified, eng))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from worker.stages.segment import DATA, Token
+from worker.stages.segment import DATA, Token, analysis_form, to_simplified
 
 ENTITY_KINDS = {
     "nr": "person",
@@ -28,6 +28,9 @@ ENTITY_KINDS = {
 _NOT_KEYWORD_POS = ("x", "m", "mq", "q", "r", "u", "p", "c", "d", "e", "y", "o", "f", "t", "w")
 
 
+NEWS_STOPWORDS = DATA / "stopwords.txt"
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """What keyword extraction needs: IDF table and stopwords, loaded once."""
@@ -39,23 +42,42 @@ class Lexicon:
 
 @cache
 def lexicon(user_stopwords: str = "") -> Lexicon:
+    """jieba's IDF table and stopwords, the project's news stopwords, and the user's.
+
+    Loaded once per process. Stopwords may be written in either script; they
+    are matched on the Simplified form, like everything else here.
+    """
     import jieba.analyse
 
     tfidf = jieba.analyse.TFIDF()
     words = set(tfidf.stop_words)
-    for path in [DATA / "stopwords.txt"] + ([Path(user_stopwords)] if user_stopwords else []):
-        words.update(
-            line.strip()
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")
-        )
+    for path in [NEWS_STOPWORDS] + ([Path(user_stopwords)] if user_stopwords else []):
+        words.update(read_stopwords(path))
     return Lexicon(tfidf.idf_freq, tfidf.median_idf, frozenset(words))
 
 
-def _is_candidate(simple: str, pos: str, stopwords: frozenset[str]) -> bool:
-    if len(simple) < 2 or simple in stopwords or pos.startswith(_NOT_KEYWORD_POS):
+def read_stopwords(path: Path) -> set[str]:
+    """One word per line, ``#`` starts a comment line; returned in Simplified form."""
+    return {
+        _key(line.strip())
+        for line in path.read_text(encoding="utf-8-sig").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
+
+
+def _key(word: str) -> str:
+    """The form a word is counted and looked up under: Simplified, ASCII folded."""
+    return analysis_form(to_simplified(word))
+
+
+def _is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
+    if len(key) < 2 or key in stopwords or key.lower() in stopwords:
         return False
-    return not any(ch.isdigit() for ch in simple) and any(ch.isalpha() for ch in simple)
+    # "eng" (a Latin word: AI, TSMC) starts like "e" (interjection) but can be a keyword.
+    if pos != "eng" and pos.startswith(_NOT_KEYWORD_POS):
+        return False
+    # No bare numbers, dates or amounts, in any script: 2005, ２００５, 3.5%.
+    return not any(ch.isdigit() for ch in key) and any(ch.isalpha() for ch in key)
 
 
 def keywords(
@@ -63,17 +85,15 @@ def keywords(
 ) -> list[dict[str, object]]:
     """The ``top`` keywords, best first, as ``{"w": word, "weight": w}``."""
     counts: Counter[str] = Counter()
-    shown: dict[str, str] = {}
-    tags: dict[str, str] = {}
+    shown: dict[str, str] = {}  # key -> first form seen in the article
     order: list[str] = []
     for word, pos, start in tokens:
-        simple = simplified[start : start + len(word)]
-        if not _is_candidate(simple, pos, lex.stopwords):
+        key = analysis_form(simplified[start : start + len(word)])
+        if not _is_candidate(key, pos, lex.stopwords):
             continue
-        counts[simple] += 1
-        shown.setdefault(simple, word)
-        tags.setdefault(simple, pos)
-        order.append(simple)
+        counts[key] += 1
+        shown.setdefault(key, word)
+        order.append(key)
     if not counts:
         return []
     if method == "textrank":
@@ -81,7 +101,8 @@ def keywords(
     else:
         total = sum(counts.values())
         scores = {w: c / total * lex.idf.get(w, lex.median_idf) for w, c in counts.items()}
-    best = sorted(scores.items(), key=lambda kv: (-kv[1], order.index(kv[0])))[:top]
+    first = {w: i for i, w in reversed(list(enumerate(order)))}
+    best = sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:top]
     return [{"w": shown[w], "weight": round(score, 4)} for w, score in best]
 
 
@@ -116,9 +137,9 @@ def entities(tokens: list[Token], simplified: str) -> dict[str, list[dict[str, o
         kind = ENTITY_KINDS.get(pos)
         if kind is None or len(word) < 2:
             continue
-        simple = simplified[start : start + len(word)]
-        counts[kind][simple] += 1
-        shown.setdefault(simple, word)
+        key = analysis_form(simplified[start : start + len(word)])
+        counts[kind][key] += 1
+        shown.setdefault(key, word)
     return {
         kind: [{"w": shown[w], "count": n} for w, n in counter.most_common()]
         for kind, counter in counts.items()
