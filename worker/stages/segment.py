@@ -27,6 +27,8 @@ from pathlib import Path
 
 import opencc
 
+from worker.config import ConfigError
+
 Token = tuple[str, str, int]  # (word in original script, POS, start offset)
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -183,7 +185,7 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
         try:
             import rjieba
         except ImportError:  # pragma: no cover - depends on the install
-            raise RuntimeError("the jieba-rs engine needs: pip install 'newsflow[fast]'") from None
+            raise ConfigError("the jieba-rs engine needs: pip install 'newsflow[fast]'") from None
         rs = rjieba.Jieba()
         user_tags: dict[str, str] = {}
         for word, freq, tag in entries:
