@@ -104,4 +104,5 @@ class Keys:
         return f"{self.prefix}:dd:{int(bucket)}:{int(shard)}"
 
     def dedupe_docs(self, bucket: int) -> str:
+        """dedupe.lua names a bucket's shard hashes from this key: ``doc`` replaced by the shard."""
         return f"{self.prefix}:dd:{int(bucket)}:doc"

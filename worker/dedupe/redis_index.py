@@ -65,13 +65,11 @@ class RedisIndex:
         xfield, xshard = exact_field(entry.fingerprint)
         bands = band_fields(entry.sketch)
         live = self._buckets.live()
-        keys: list[str] = []
-        for bucket in live:
-            keys.append(self._keys.dedupe_docs(bucket))
-            keys.append(self._keys.dedupe_shard(bucket, xshard % self._shards))
-            keys.extend(self._keys.dedupe_shard(bucket, n % self._shards) for _, n in bands)
+        shards = self._shards
         args = [entry.id, handle(entry.id), xfield, short_sketch(entry.sketch), self._need, MAX_CANDIDATES,
-                self._buckets.ttl(live[-1]), len(bands), *(field for field, _ in bands)]
+                self._buckets.ttl(live[-1]), len(bands), xshard % shards,
+                *(n % shards for _, n in bands), *(field for field, _ in bands)]
+        keys = [self._keys.dedupe_docs(bucket) for bucket in live]
         status, owner, matched = self._decide(keys=keys, args=args)
         status = status.decode() if isinstance(status, bytes) else status
         owner = owner.decode() if isinstance(owner, bytes) else owner

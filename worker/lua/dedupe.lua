@@ -3,11 +3,12 @@
 -- "unique". The rules are those of worker/dedupe/index.py (MemoryIndex follows
 -- them line by line).
 --
--- KEYS, one group of 2 + ARGV[8] keys per live time bucket, oldest bucket first
--- (the last group is the bucket this call registers into):
---   +1        <prefix>:dd:<bucket>:doc      hash: doc handle -> short sketch .. id
---   +2        <prefix>:dd:<bucket>:<shard>  hash holding this article's exact field
---   +2+j      <prefix>:dd:<bucket>:<shard>  hash holding band j's field (j = 1..ARGV[8])
+-- KEYS[i]     <prefix>:dd:<bucket>:doc for each live time bucket, oldest first
+--             (the last is the bucket this call registers into); hash:
+--             doc handle -> short sketch .. id. The bucket's shard hashes,
+--             <prefix>:dd:<bucket>:<shard> (exact or band field -> doc handle),
+--             are named from it: the same name with the shard number in place
+--             of "doc" (see worker/keys.py). Passing them all would take 200 keys.
 -- ARGV[1]     article id
 -- ARGV[2]     its doc handle (8 bytes)
 -- ARGV[3]     its exact field (tag byte .. 16-byte fingerprint)
@@ -15,27 +16,30 @@
 -- ARGV[5]     equal sketch values that make a near-duplicate
 -- ARGV[6]     most candidates compared
 -- ARGV[7]     TTL in seconds for the keys of the newest bucket
--- ARGV[8]     number of bands (0 for an article without letters)
--- ARGV[8+j]   band j's field (band number .. band hash)
+-- ARGV[8]     nb: number of bands (0 for an article without letters)
+-- ARGV[9]     shard of the exact field
+-- ARGV[9+j]   shard of band j's field (j = 1..nb)
+-- ARGV[9+nb+j] band j's field (band number .. band hash)
 --
 -- Returns {status, duplicate_of, equal sketch values}:
 --   {"unique", "", 0}, {"duplicate", first_id, 0} or {"near_duplicate", id, matches}.
 
 local id, own, xfield, sketch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local need, cap, ttl, nb = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local stride = 2 + nb
-local nbuckets = #KEYS / stride
 local slen = #sketch
 
+local function shard(i, n)
+  return string.sub(KEYS[i], 1, -4) .. n
+end
+
 -- Exact: never a duplicate of itself; else the first id that registered it.
-for i = 0, nbuckets - 1 do
-  local base = i * stride
-  local owner = redis.call("HGET", KEYS[base + 2], xfield)
+for i = 1, #KEYS do
+  local owner = redis.call("HGET", shard(i, ARGV[9]), xfield)
   if owner then
     if owner == own then
       return {"unique", "", 0}
     end
-    local doc = redis.call("HGET", KEYS[base + 1], owner)
+    local doc = redis.call("HGET", KEYS[i], owner)
     if doc then
       return {"duplicate", string.sub(doc, slen + 1), 0}
     end
@@ -46,13 +50,13 @@ end
 local best, best_id, seen = 0, "", 0
 local compared = {}
 local mine
-for i = 0, nbuckets - 1 do
-  local base = i * stride
+for i = 1, #KEYS do
+  local prefix = string.sub(KEYS[i], 1, -4)
   for j = 1, nb do
-    local owner = redis.call("HGET", KEYS[base + 2 + j], ARGV[8 + j])
+    local owner = redis.call("HGET", prefix .. ARGV[9 + j], ARGV[9 + nb + j])
     if owner and owner ~= own and seen < cap and not compared[i .. ":" .. owner] then
       compared[i .. ":" .. owner] = true
-      local doc = redis.call("HGET", KEYS[base + 1], owner)
+      local doc = redis.call("HGET", KEYS[i], owner)
       if doc then
         seen = seen + 1
         mine = mine or {string.byte(sketch, 1, slen)}
@@ -76,16 +80,18 @@ end
 
 -- New: register it in the newest bucket. A band field keeps its first owner
 -- unless that owner was forgotten.
-local last = (nbuckets - 1) * stride
-redis.call("HSET", KEYS[last + 1], own, sketch .. id)
-redis.call("HSET", KEYS[last + 2], xfield, own)
+local last = #KEYS
+redis.call("HSET", KEYS[last], own, sketch .. id)
+redis.call("EXPIRE", KEYS[last], ttl)
+local xkey = shard(last, ARGV[9])
+redis.call("HSET", xkey, xfield, own)
+redis.call("EXPIRE", xkey, ttl)
 for j = 1, nb do
-  local owner = redis.call("HGET", KEYS[last + 2 + j], ARGV[8 + j])
-  if not owner or redis.call("HEXISTS", KEYS[last + 1], owner) == 0 then
-    redis.call("HSET", KEYS[last + 2 + j], ARGV[8 + j], own)
+  local key = shard(last, ARGV[9 + j])
+  local owner = redis.call("HGET", key, ARGV[9 + nb + j])
+  if not owner or redis.call("HEXISTS", KEYS[last], owner) == 0 then
+    redis.call("HSET", key, ARGV[9 + nb + j], own)
+    redis.call("EXPIRE", key, ttl)
   end
-end
-for k = last + 1, last + stride do
-  redis.call("EXPIRE", KEYS[k], ttl)
 end
 return {"unique", "", 0}

@@ -12,14 +12,14 @@ spoils three 3-grams but five 5-grams.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import numpy as np
 import xxhash
 from datasketch import MinHash
 
-from worker.stages.normalise import is_letter
-
+_LETTERS = re.compile(r"[^\W_]+")
 # Letters per shingle.
 GRAM = 3
 # Hash functions in the sketch. The LSH bands use the first BANDS x ROWS of
@@ -29,13 +29,15 @@ NUM_PERM = 128
 _SEED = 1
 # The permutations are drawn once: every process must draw the same ones, and
 # drawing them costs more than sketching an article.
+_SLICE = 512
 _TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=xxhash.xxh32_intdigest)
 
 
 def letters(simplified: str) -> str:
     """The letters of the text: NFKC, case-folded, no spaces or punctuation."""
     folded = unicodedata.normalize("NFKC", simplified).casefold()
-    return "".join(ch for ch in folded if is_letter(ch))
+    # ``[^\W_]`` is exactly what is_letter keeps (Unicode L* and N*), at C speed.
+    return "".join(_LETTERS.findall(folded))
 
 
 def fingerprint(letters_only: str) -> str:
@@ -59,7 +61,11 @@ def minhash(letters_only: str) -> bytes:
         permutations=_TEMPLATE.permutations,
         scheme=_TEMPLATE.scheme,
     )
-    sketch.update_batch([g.encode("utf-8") for g in grams])
+    shingles = [g.encode("utf-8") for g in grams]
+    # In slices: datasketch builds a grams x NUM_PERM matrix per call, and one
+    # that fits the CPU cache is three times faster than one for a whole article.
+    for start in range(0, len(shingles), _SLICE):
+        sketch.update_batch(shingles[start : start + _SLICE])
     return sketch.hashvalues.astype("<u4", copy=False).tobytes()
 
 
