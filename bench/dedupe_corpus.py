@@ -148,8 +148,9 @@ def sentences_replaced(fraction: float, others: list[str]) -> Callable[[str, ran
     def replace(text: str, rng: random.Random, _pool: str) -> str:
         parts = sentences(text)
         k = max(1, round(len(parts) * fraction))
+        own = set(parts)
         for i in rng.sample(range(len(parts)), min(k, len(parts))):
-            drawn = [rng.choice(pool) for _ in range(20)]
+            drawn = [s for s in (rng.choice(pool) for _ in range(20)) if s not in own] or ["。"]
             n = len(parts[i])
             parts[i] = min(drawn, key=lambda s, n=n: abs(len(s) - n))
         return "".join(parts)

@@ -61,7 +61,8 @@ def make_variants(originals: list[Article], seed: int) -> dict[str, list[tuple[s
             if name.startswith("sentences") and len(sentences(a.text)) < MIN_SENTENCES:
                 continue
             rows.append((a.id, entry(f"{a.id}~{name}", fn(a.text, rng, pool))))
-        out[name] = rows
+        if rows:
+            out[name] = rows
     return out
 
 

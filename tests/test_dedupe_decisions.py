@@ -169,3 +169,14 @@ def samples() -> list[str]:
 
     root = Path(__file__).resolve().parent.parent / "samples"
     return [p.read_text(encoding="utf-8") for p in sorted(root.glob("*.txt"))]
+
+
+def test_forgotten_article_resubmitted_is_registered_again(make_index, story):
+    index = make_index()
+    old = entry("a", story)
+    index.decide(old)
+    new = entry("a", edited(story, 0.5))  # a correction: a's record now holds this fingerprint
+    index.decide(new)
+    index.forget("a", new.fingerprint)
+    assert index.decide(old).status == "unique"
+    assert index.decide(entry("b", story)) == Decision("duplicate", "a", 1.0)

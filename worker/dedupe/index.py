@@ -9,7 +9,8 @@ step. Rules, in order:
    (a redelivery after a crash half-way, or a correction that changed nothing
    that counts), and its own LSH entries are skipped.
 2. The same exact fingerprint, registered by another id that is still
-   remembered, is ``duplicate`` of that first id, similarity 1.0.
+   remembered, is ``duplicate`` of that first id, similarity 1.0. An entry
+   whose document was forgotten counts for nothing.
 3. Otherwise, among the registered articles that share at least one LSH band
    with it (at most :data:`MAX_CANDIDATES`, oldest bucket first), the one with
    the most equal MinHash values is compared: if its estimated similarity
@@ -199,12 +200,10 @@ class MemoryIndex:
         for b in live:
             state = self._state.get(b)
             owner = state.fields.get(xfield) if state else None
-            if owner is None:
-                continue
-            if owner == own:
-                return Decision.unique()
-            doc = state.docs.get(owner)
+            doc = state.docs.get(owner) if owner is not None else None
             if doc is not None:
+                if owner == own:
+                    return Decision.unique()
                 return Decision("duplicate", doc[SKETCH_BYTES:].decode(), 1.0)
 
         best, best_id, seen = 0, "", 0

@@ -32,17 +32,16 @@ local function shard(i, n)
   return string.sub(KEYS[i], 1, -4) .. n
 end
 
--- Exact: never a duplicate of itself; else the first id that registered it.
+-- Exact: never a duplicate of itself; else the first id that registered it
+-- (an entry whose document was forgotten counts for nothing).
 for i = 1, #KEYS do
   local owner = redis.call("HGET", shard(i, ARGV[9]), xfield)
-  if owner then
+  local doc = owner and redis.call("HGET", KEYS[i], owner)
+  if doc then
     if owner == own then
       return {"unique", "", 0}
     end
-    local doc = redis.call("HGET", KEYS[i], owner)
-    if doc then
-      return {"duplicate", string.sub(doc, slen + 1), 0}
-    end
+    return {"duplicate", string.sub(doc, slen + 1), 0}
   end
 end
 
