@@ -54,3 +54,5 @@ def test_racing_copies_leave_exactly_one_unique(settings, start_worker, seed_sto
                 assert result["duplicate_of"] == original
                 # An estimate: within a few hundredths of the true 0.95 and more.
                 assert result["similarity"] >= (0.8 if near else 1.0)
+                # Near-duplicates are segmented and tagged by default; exact ones are not.
+                assert ("tokens" in result) == near
