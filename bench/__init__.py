@@ -1,1 +1,1 @@
-"""Benchmarks: each prints figures; none is part of the test suite."""
+"""Benchmarks: each prints its figures (``python -m bench.<name>``); none is part of the tests."""

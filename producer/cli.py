@@ -277,7 +277,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     from worker.dedupe.redis_index import RedisIndex
 
     client = Client(settings)
-    index = RedisIndex(client.results_redis, client.keys, settings.dedupe_window)
+    index = RedisIndex.from_settings(client.results_redis, client.keys, settings)
     missing = 0
     for article_id in args.ids:
         if not valid_id(article_id):

@@ -48,7 +48,7 @@ class BatchRunner:
             else connect(settings.results_redis_url)
         )
         self.store = ResultStore(self.results, self.keys, settings)
-        self.index = RedisIndex(self.results, self.keys, settings.dedupe_window)
+        self.index = RedisIndex.from_settings(self.results, self.keys, settings)
         self.analyser = analyser
         self.requeue = requeue
         self.name = f"{socket.gethostname()}/{os.getpid()}"

@@ -19,6 +19,7 @@ NEWSFLOW_RESULTS_MAXLEN         1000000                      emergency cap on th
 NEWSFLOW_TRIM_INTERVAL          5                            seconds between trims of the results stream
 NEWSFLOW_DEDUPE_WINDOW          604800                       seconds dedupe state is remembered
 NEWSFLOW_NEAR_THRESHOLD         0.5                          estimated Jaccard for near_duplicate
+NEWSFLOW_DEDUPE_SHARDS          4096                         hashes per dedupe time bucket
 NEWSFLOW_ANALYSE_NEAR_DUPLICATES 1                           segment and tag near-duplicates
 NEWSFLOW_ANALYSE_DUPLICATES     0                            segment and tag exact duplicates
 NEWSFLOW_MAX_ATTEMPTS           3                            attempts before an article is dead
@@ -61,6 +62,7 @@ class Settings:
     trim_interval: int = 5
     dedupe_window: int = 7 * 86_400
     near_threshold: float = 0.5
+    dedupe_shards: int = 4096
     analyse_near_duplicates: bool = True
     analyse_duplicates: bool = False
     max_attempts: int = 3
@@ -84,7 +86,7 @@ class Settings:
         if not 0.0 < self.near_threshold <= 1.0:
             raise ConfigError("NEWSFLOW_NEAR_THRESHOLD must be in (0, 1]")
         for name in ("max_chars", "batch_size", "batch_max_chars", "max_attempts", "queue_bound",
-                     "trim_interval"):
+                     "trim_interval", "dedupe_shards"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"NEWSFLOW_{name.upper()} must be at least 1")
 

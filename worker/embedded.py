@@ -15,7 +15,7 @@ from worker.stages import segment
 def process_all(raws: Iterable[Any], settings: Settings) -> Iterator[dict[str, Any]]:
     """Results for ``raws`` in order, deduplicated against each other in memory."""
     analyser = pipeline.Analyser.from_settings(settings)
-    index = MemoryIndex()
+    index = MemoryIndex.from_settings(settings)
     seen: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (text hash, result)
     for raw in raws:
         article_id = raw.get("id") if isinstance(raw, dict) else None

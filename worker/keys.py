@@ -31,8 +31,13 @@ key                                  type     what it holds, and how long
                                               is done, TTL 7 days as a backstop
 <prefix>:attempts                    hash     article id -> processing attempts so far; field deleted on
                                               success
-<prefix>:dd:...                      various  dedupe state, see :mod:`worker.dedupe.redis_index`; every
-                                              part expires with the dedupe window
+<prefix>:dd:<bucket>:<shard>         hash     dedupe fields of one time bucket (window / 7 seconds) and
+                                              shard: exact fingerprint or LSH band value -> doc handle
+                                              (8 bytes); small enough to stay listpack-encoded. Expires
+                                              when the bucket leaves the dedupe window
+<prefix>:dd:<bucket>:doc             hash     doc handle -> short MinHash sketch + id of each article
+                                              registered in the bucket; same expiry. See
+                                              :mod:`worker.dedupe.redis_index`
 <prefix>:stats                       hash     totals per status and latency sums since the deployment began
 <prefix>:stats:<minute>              hash     the same per minute, TTL 1 hour
 <prefix>                             list     the Celery queue (kombu adds the prefix: ``<prefix>:<prefix>``)
@@ -113,3 +118,10 @@ class Keys:
 
     def dedupe(self, *parts: str | int) -> str:
         return ":".join([self.prefix, "dd", *map(str, parts)])
+
+    def dedupe_shard(self, bucket: int, shard: int) -> str:
+        return f"{self.prefix}:dd:{int(bucket)}:{int(shard)}"
+
+    def dedupe_docs(self, bucket: int) -> str:
+        """dedupe.lua names a bucket's shard hashes from this key: ``doc`` replaced by the shard."""
+        return f"{self.prefix}:dd:{int(bucket)}:doc"

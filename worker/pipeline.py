@@ -116,8 +116,9 @@ def process(
     script = detect_script(text, simplified)
     letters = fp.letters(simplified)
     fingerprint = fp.fingerprint(letters)
+    sketch = fp.minhash(letters)
     clock.lap("fingerprint")
-    decision = index.decide(Entry(article.id, fingerprint))
+    decision = index.decide(Entry(article.id, fingerprint, sketch))
     clock.lap("dedupe")
 
     result: dict[str, Any] = {"id": article.id, "status": decision.status}

@@ -1,29 +1,45 @@
 """The dedupe index that workers share, in Redis, decided by one Lua script.
 
-Layout (all under ``<prefix>:dd:``), bucketed by time so that a whole bucket
-expires at once instead of one TTL per entry:
+Layout (see :mod:`worker.keys`), bucketed by time so that a whole bucket
+expires at once instead of one TTL per entry, and sharded so that each hash
+stays small enough for Redis's compact listpack encoding:
 
-========================== ====== ==============================================
-key                        type   holds
-========================== ====== ==============================================
-dd:exact:<bucket>          hash   exact fingerprint -> first id; TTL window + bucket
-========================== ====== ==============================================
+============================ ====== ==============================================
+key                          type   holds
+============================ ====== ==============================================
+dd:<bucket>:<shard>          hash   exact field (0xff + 16-byte fingerprint) and
+                                    band fields (band number + 5-byte hash) ->
+                                    doc handle (8-byte xxh3-64 of the id)
+dd:<bucket>:doc              hash   doc handle -> 256-byte short sketch + id
+============================ ====== ==============================================
 
-A bucket spans ``window / BUCKETS`` seconds; a lookup reads every bucket that
-can still hold state younger than the window.
+Every key of a bucket expires when the bucket leaves the window. A field's
+shard is its hash modulo ``shards`` (NEWSFLOW_DEDUPE_SHARDS); every worker must
+use the same number. One decision is one EVALSHA (one round trip).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib import resources
 
 import redis
 
-from worker.dedupe.index import Decision, Entry
+from worker.config import Settings
+from worker.dedupe.index import (
+    MAX_CANDIDATES,
+    Buckets,
+    Decision,
+    Entry,
+    band_fields,
+    exact_field,
+    handle,
+    needed_matches,
+    short_sketch,
+    similarity,
+)
 from worker.keys import Keys
-
-BUCKETS = 7
 
 
 def lua(name: str) -> str:
@@ -31,34 +47,42 @@ def lua(name: str) -> str:
 
 
 class RedisIndex:
-    def __init__(self, client: redis.Redis, keys: Keys, window: int, clock=time.time) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, window: int, *, threshold: float = 0.5,
+                 shards: int = 4096, clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._keys = keys
-        self._window = window
-        self._span = max(1, window // BUCKETS)
-        self._clock = clock
+        self._buckets = Buckets(window, clock)
+        self._need = needed_matches(threshold)
+        self._shards = shards
         self._decide = client.register_script(lua("dedupe.lua"))
+        self._forget = client.register_script(lua("dedupe_forget.lua"))
 
-    def _buckets(self) -> list[int]:
-        now = int(self._clock()) // self._span
-        return [now - i for i in range(BUCKETS + 1)]
+    @classmethod
+    def from_settings(cls, client: redis.Redis, keys: Keys, s: Settings) -> RedisIndex:
+        return cls(client, keys, s.dedupe_window, threshold=s.near_threshold, shards=s.dedupe_shards)
 
     def decide(self, entry: Entry) -> Decision:
-        keys = [self._keys.dedupe("exact", b) for b in self._buckets()]
-        status, owner = self._decide(keys=keys, args=[entry.id, entry.fingerprint, self._window + self._span])
+        xfield, xshard = exact_field(entry.fingerprint)
+        bands = band_fields(entry.sketch)
+        live = self._buckets.live()
+        shards = self._shards
+        args = [entry.id, handle(entry.id), xfield, short_sketch(entry.sketch), self._need, MAX_CANDIDATES,
+                self._buckets.ttl(live[-1]), len(bands), xshard % shards,
+                *(n % shards for _, n in bands), *(field for field, _ in bands)]
+        keys = [self._keys.dedupe_docs(bucket) for bucket in live]
+        status, owner, matched = self._decide(keys=keys, args=args)
         status = status.decode() if isinstance(status, bytes) else status
         owner = owner.decode() if isinstance(owner, bytes) else owner
         if status == "duplicate":
             return Decision("duplicate", owner, 1.0)
+        if status == "near_duplicate":
+            return Decision("near_duplicate", owner, similarity(int(matched)))
         return Decision.unique()
 
     def forget(self, article_id: str, fingerprint: str) -> None:
-        pipe = self._client.pipeline()
-        for bucket in self._buckets():
-            pipe.hget(self._keys.dedupe("exact", bucket), fingerprint)
-        owners = pipe.execute()
-        pipe = self._client.pipeline()
-        for bucket, owner in zip(self._buckets(), owners, strict=True):
-            if owner is not None and owner.decode() == article_id:
-                pipe.hdel(self._keys.dedupe("exact", bucket), fingerprint)
-        pipe.execute()
+        xfield, xshard = exact_field(fingerprint)
+        keys: list[str] = []
+        for bucket in self._buckets.live():
+            keys.append(self._keys.dedupe_docs(bucket))
+            keys.append(self._keys.dedupe_shard(bucket, xshard % self._shards))
+        self._forget(keys=keys, args=[handle(article_id), xfield])

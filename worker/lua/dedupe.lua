@@ -1,29 +1,96 @@
--- Judge an article against the dedupe state and register it if new, atomically.
--- Of N workers racing on copies of one story, exactly one sees "unique".
+-- Judge an article against the dedupe state and register it if new, in one
+-- atomic step: of N workers racing on copies of one story, exactly one sees
+-- "unique". The rules are those of worker/dedupe/index.py (MemoryIndex follows
+-- them line by line).
 --
--- KEYS[1..n]  exact-fingerprint hashes, one per time bucket, newest first;
---             fingerprint -> id of the article that registered it
+-- KEYS[i]     <prefix>:dd:<bucket>:doc for each live time bucket, oldest first
+--             (the last is the bucket this call registers into); hash:
+--             doc handle -> short sketch .. id. The bucket's shard hashes,
+--             <prefix>:dd:<bucket>:<shard> (exact or band field -> doc handle),
+--             are named from it: the same name with the shard number in place
+--             of "doc" (see worker/keys.py). Passing them all would take 200 keys.
 -- ARGV[1]     article id
--- ARGV[2]     exact fingerprint (hex)
--- ARGV[3]     TTL in seconds for a bucket created by this call
+-- ARGV[2]     its doc handle (8 bytes)
+-- ARGV[3]     its exact field (tag byte .. 16-byte fingerprint)
+-- ARGV[4]     its short sketch (the same length for every article)
+-- ARGV[5]     equal sketch values that make a near-duplicate
+-- ARGV[6]     most candidates compared
+-- ARGV[7]     TTL in seconds for the keys of the newest bucket
+-- ARGV[8]     nb: number of bands (0 for an article without letters)
+-- ARGV[9]     shard of the exact field
+-- ARGV[9+j]   shard of band j's field (j = 1..nb)
+-- ARGV[9+nb+j] band j's field (band number .. band hash)
 --
--- Returns {status, duplicate_of}: {"unique", ""} or {"duplicate", first_id}.
--- The same id is never a duplicate of itself (a redelivered batch, a correction).
+-- Returns {status, duplicate_of, equal sketch values}:
+--   {"unique", "", 0}, {"duplicate", first_id, 0} or {"near_duplicate", id, matches}.
 
-local id, fp, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local id, own, xfield, sketch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local need, cap, ttl, nb = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local slen = #sketch
 
+local function shard(i, n)
+  return string.sub(KEYS[i], 1, -4) .. n
+end
+
+-- Exact: never a duplicate of itself; else the first id that registered it
+-- (an entry whose document was forgotten counts for nothing).
 for i = 1, #KEYS do
-  local owner = redis.call("HGET", KEYS[i], fp)
-  if owner then
-    if owner == id then
-      return {"unique", ""}
+  local owner = redis.call("HGET", shard(i, ARGV[9]), xfield)
+  local doc = owner and redis.call("HGET", KEYS[i], owner)
+  if doc then
+    if owner == own then
+      return {"unique", "", 0}
     end
-    return {"duplicate", owner}
+    return {"duplicate", string.sub(doc, slen + 1), 0}
   end
 end
 
-redis.call("HSET", KEYS[1], fp, id)
-if redis.call("TTL", KEYS[1]) < 0 then
-  redis.call("EXPIRE", KEYS[1], ttl)
+-- Near: compare the candidates that share a band, skipping its own entries.
+local best, best_id, seen = 0, "", 0
+local compared = {}
+local mine
+for i = 1, #KEYS do
+  local prefix = string.sub(KEYS[i], 1, -4)
+  for j = 1, nb do
+    local owner = redis.call("HGET", prefix .. ARGV[9 + j], ARGV[9 + nb + j])
+    if owner and owner ~= own and seen < cap and not compared[i .. ":" .. owner] then
+      compared[i .. ":" .. owner] = true
+      local doc = redis.call("HGET", KEYS[i], owner)
+      if doc then
+        seen = seen + 1
+        mine = mine or {string.byte(sketch, 1, slen)}
+        local theirs = {string.byte(doc, 1, slen)}
+        local m = 0
+        for p = 1, slen, 2 do
+          if mine[p] == theirs[p] and mine[p + 1] == theirs[p + 1] then
+            m = m + 1
+          end
+        end
+        if m > best then
+          best, best_id = m, string.sub(doc, slen + 1)
+        end
+      end
+    end
+  end
 end
-return {"unique", ""}
+if best >= need then
+  return {"near_duplicate", best_id, best}
+end
+
+-- New: register it in the newest bucket. A band field keeps its first owner
+-- unless that owner was forgotten.
+local last = #KEYS
+redis.call("HSET", KEYS[last], own, sketch .. id)
+redis.call("EXPIRE", KEYS[last], ttl)
+local xkey = shard(last, ARGV[9])
+redis.call("HSET", xkey, xfield, own)
+redis.call("EXPIRE", xkey, ttl)
+for j = 1, nb do
+  local key = shard(last, ARGV[9 + j])
+  local owner = redis.call("HGET", key, ARGV[9 + nb + j])
+  if not owner or redis.call("HEXISTS", KEYS[last], owner) == 0 then
+    redis.call("HSET", key, ARGV[9 + nb + j], own)
+    redis.call("EXPIRE", key, ttl)
+  end
+end
+return {"unique", "", 0}

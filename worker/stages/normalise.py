@@ -87,9 +87,14 @@ def drop_repeats(text: str, min_repeat: int = MIN_REPEAT) -> tuple[str, int]:
     Passages are compared on their letters alone (NFKC, case-folded; spaces,
     line breaks and punctuation ignored), so a copy that is wrapped or
     punctuated differently, or that starts mid-line, is still found. A passage
-    of fewer than ``min_repeat`` letters is kept. Returns the text and how many
-    passages were removed: a run of copies pasted back to back counts each copy,
-    because a passage ends where its source stops running on in order.
+    of fewer than ``min_repeat`` letters is kept: a dateline or a refrain
+    legitimately recurs. Returns the text and how many passages were removed: a
+    run of copies pasted back to back counts each copy, because a passage ends
+    where its source stops running on in order.
+
+    What separated a copy from the text before it (spaces, dashes, an
+    ellipsis) goes with the copy; the mark that ends the kept clause stays, and
+    so does one line break if the copy was a paragraph of its own.
     """
     letters: list[str] = []
     where: list[int] = []  # index in ``text`` of each letter
@@ -133,18 +138,33 @@ def drop_repeats(text: str, min_repeat: int = MIN_REPEAT) -> tuple[str, int]:
     keep: list[str] = []
     cursor = 0
     for start, end in passages:
-        cut_from = where[start]
+        cut_from = max(cursor, where[start])
+        gap_from = where[start - 1] + 1 if start > 0 else 0
+        if gap_from >= cursor:
+            # Between kept text and the copy: keep the mark that ends the kept
+            # clause, drop what only separated the copies (dashes, spaces).
+            cut_from = gap_from + _kept_gap(text[gap_from:cut_from])
         cut_to = where[end] if end < n else len(text)
         # A copy takes its closing punctuation and the space after it along.
         if end < n:
-            last = where[end - 1] + 1
-            j = last
+            j = where[end - 1] + 1
             while j < cut_to and (text[j] in _CLOSING or text[j].isspace()):
                 j += 1
             cut_to = j
         keep.append(text[cursor:cut_from])
+        if "\n" in text[cut_from:cut_to]:
+            keep.append("\n")  # the copy was a paragraph of its own, or ended one
         cursor = cut_to
     keep.append(text[cursor:])
     out = "".join(keep)
-    out = re.sub(r"[ \t\u3000]+\n", "\n", out).strip()
+    out = re.sub(r"[ \t\u3000]*\n\s*", "\n", out).strip()
     return out, len(passages)
+
+
+_GAP_KEEP = re.compile(r"[^。！？!?…，、；：,;:]*?(?:[。！？!?]+|…+|[，、；：,;:])[」』”’）)】》〉\"']*")
+
+
+def _kept_gap(gap: str) -> int:
+    """How much of the text between kept letters and a dropped copy stays."""
+    match = _GAP_KEEP.match(gap)
+    return match.end() if match else 0
