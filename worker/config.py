@@ -27,6 +27,7 @@ NEWSFLOW_USER_STOPWORDS         (none)                       extra keyword stopw
 NEWSFLOW_KEYWORDS               tfidf                        ``tfidf`` or ``textrank``
 NEWSFLOW_TOP_KEYWORDS           10                           keywords per article
 NEWSFLOW_LOG_FORMAT             auto                         ``json``, ``console`` or ``auto``
+NEWSFLOW_CONCURRENCY            0 (one per CPU)              worker processes, unless ``-c`` is given
 =============================== ============================ =====================================
 """
 
@@ -68,6 +69,7 @@ class Settings:
     keywords: str = "tfidf"
     top_keywords: int = 10
     log_format: str = "auto"
+    concurrency: int = 0
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

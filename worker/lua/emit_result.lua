@@ -15,6 +15,8 @@
 -- ARGV[8]  results stream emergency MAXLEN
 -- ARGV[9]  per-minute stats TTL, seconds
 -- ARGV[10] submit-to-result latency in ms, or "" if unknown
+-- ARGV[11] the latency histogram field for that latency, ``lat:<bucket>`` (see worker/stats.py),
+--          or "" if unknown
 --
 -- Returns {code, entry id, revision}:
 --   1  published
@@ -41,6 +43,9 @@ for i = 3, 4 do
   if ARGV[10] ~= "" then
     redis.call("HINCRBY", KEYS[i], "latency_n", 1)
     redis.call("HINCRBYFLOAT", KEYS[i], "latency_ms", ARGV[10])
+    if ARGV[11] ~= "" then
+      redis.call("HINCRBY", KEYS[i], ARGV[11], 1)
+    end
   end
 end
 redis.call("EXPIRE", KEYS[4], tonumber(ARGV[9]))
