@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("metrics", help="serve the status figures to Prometheus on HTTP /metrics")
-    p.add_argument("--port", type=int, default=9808)
+    p.add_argument("--port", type=int, default=None, help="default: NEWSFLOW_METRICS_PORT (9808)")
     p.add_argument("--addr", default="0.0.0.0", help="address to listen on")
     p.set_defaults(func=cmd_metrics)
 
@@ -180,7 +180,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     from producer.metrics import serve
 
-    serve(settings, args.port, args.addr)
+    serve(settings, args.port or settings.metrics_port, args.addr)
     return 0
 
 

@@ -28,6 +28,7 @@ NEWSFLOW_KEYWORDS               tfidf                        ``tfidf`` or ``text
 NEWSFLOW_TOP_KEYWORDS           10                           keywords per article
 NEWSFLOW_LOG_FORMAT             auto                         ``json``, ``console`` or ``auto``
 NEWSFLOW_CONCURRENCY            0 (one per CPU)              worker processes, unless ``-c`` is given
+NEWSFLOW_METRICS_PORT           9808                         port of ``newsflow metrics``
 =============================== ============================ =====================================
 """
 
@@ -70,6 +71,7 @@ class Settings:
     top_keywords: int = 10
     log_format: str = "auto"
     concurrency: int = 0
+    metrics_port: int = 9808
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
