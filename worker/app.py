@@ -52,10 +52,10 @@ app = make_app(settings())
 
 
 @signals.setup_logging.connect
-def _setup_logging(**_: object) -> None:
+def _setup_logging(loglevel: object = None, **_: object) -> None:
     from worker.logs import configure
 
-    configure(settings().log_format)
+    configure(settings().log_format, level=loglevel or "INFO")
 
 
 @signals.worker_init.connect
