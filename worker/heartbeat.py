@@ -4,7 +4,7 @@ Celery's ``inspect`` broadcasts and waits for replies: it takes a second or
 more and says nothing useful when no worker is up. Instead each worker's main
 process writes ``<prefix>:worker:<node>`` (hostname, pid, concurrency, active
 tasks, tasks started so far, last seen) every ``INTERVAL`` seconds with a TTL of
-three intervals, and records its node in ``<prefix>:workers``. A warm shutdown
+five intervals, and records its node in ``<prefix>:workers``. A warm shutdown
 deletes the heartbeat; a killed worker's one expires. Any process can read
 them in one round trip.
 """
@@ -23,8 +23,8 @@ import structlog
 from worker.connection import connect
 from worker.keys import Keys
 
-INTERVAL = 5.0
-TTL = int(INTERVAL * 3)
+INTERVAL = 2.0
+TTL = int(INTERVAL * 5)
 
 log = structlog.get_logger("newsflow.heartbeat")
 

@@ -32,7 +32,7 @@ key                                  type     what it holds, and how long
                                               seconds); members whose heartbeat key expired are pruned
 <prefix>:worker:<node>               hash     one worker's heartbeat: ``hostname``, ``pid``, ``concurrency``,
                                               ``active``, ``tasks``, ``started``, ``seen``;
-                                              TTL = 3 heartbeat intervals, deleted on warm shutdown
+                                              TTL 10 s (5 heartbeats), deleted on warm shutdown
 <prefix>                             list     the Celery queue (kombu adds the prefix: ``<prefix>:<prefix>``)
 <prefix>:unacked                     hash     kombu's messages delivered to a worker and not yet acked
 ==================================== ======== ===========================================================
