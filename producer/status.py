@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from worker.config import Settings, redact
 from worker.heartbeat import read_all as read_workers
@@ -31,7 +33,9 @@ __all__ = ["STATUSES", "collect", "render", "table"]
 
 
 def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT)
+    # One try, no backoff: a status that waits out retries is no use while Redis is down.
+    return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT,
+                                retry=Retry(NoBackoff(), 0))
 
 
 def collect(settings: Settings, now: float | None = None, with_histogram: bool = False) -> dict[str, Any]:
@@ -215,7 +219,8 @@ def table(status: dict[str, Any]):  # noqa: ANN201 - rich.table.Table, imported 
     lat, lat_all = status["latency_ms"], status["latency_ms_total"]
     out.add_row("latency", f"p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])} submit to result, "
                            f"last {lat['window']} ({lat['n']} articles)")
-    out.add_row("", f"p50 {_ms(lat_all['p50'])}, p95 {_ms(lat_all['p95'])} all time ({lat_all['n']} articles)")
+    out.add_row("", f"p50 {_ms(lat_all['p50'])}, p95 {_ms(lat_all['p95'])} all time "
+                    f"({lat_all['n']} articles)")
     return out
 
 

@@ -112,3 +112,21 @@ def test_prometheus_exporter_exposes_counters_and_the_latency_histogram(settings
     assert 'newsflow_latency_seconds_bucket{le="+Inf"} 3.0' in text
     assert "newsflow_results_entries 3.0" in text
     assert "newsflow_redis_up 1.0" in text
+
+
+def test_status_watch_json_prints_a_fresh_snapshot_per_interval(env, settings):
+    command = [sys.executable, "-m", "producer.cli", "status", "--watch", "--json", "--interval", "0.2"]
+    proc = subprocess.Popen(command, env=newsflow_env(env), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+    def next_with_entry():
+        snapshot = orjson.loads(proc.stdout.readline())
+        return snapshot["inbox"]["length"] == 1 and snapshot
+
+    try:
+        first = orjson.loads(proc.stdout.readline())
+        Client(settings).redis.xadd(Keys(settings.prefix).inbox, {"text": "新的一則"})
+        later = wait_for(next_with_entry, 30, "a snapshot showing the new inbox entry")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert first["inbox"]["length"] == 0 and later["prefix"] == settings.prefix
