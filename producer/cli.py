@@ -92,7 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="queues, workers, totals and rates of this deployment")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--watch", action="store_true", help="refresh until interrupted (JSON: a line each)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes with --watch")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("metrics", help="serve the status figures to Prometheus on HTTP /metrics")
+    p.add_argument("--port", type=int, default=None, help="default: NEWSFLOW_METRICS_PORT (9808)")
+    p.add_argument("--addr", default="0.0.0.0", help="address to listen on")
+    p.set_defaults(func=cmd_metrics)
 
     sub.add_parser("worker", help="start a Celery worker (celery worker options pass through)")
     return parser
@@ -185,13 +192,24 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from producer.status import collect, render
+    from producer.status import collect, table, watch
 
+    if args.watch:
+        return watch(settings, args.interval, as_json=args.json)
     status = collect(settings)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(status, option=orjson.OPT_INDENT_2) + b"\n")
     else:
-        print(render(status))
+        from rich.console import Console
+
+        Console().print(table(status))
+    return 0 if status["redis"]["ok"] else 1
+
+
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from producer.metrics import serve
+
+    serve(settings, args.port or settings.metrics_port, args.addr)
     return 0
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -60,9 +61,24 @@ def main() -> int:
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             ))
 
+        metrics_port = free_port()
+        print(f"== starting the Prometheus exporter: newsflow metrics --port {metrics_port}")
+        started.append(subprocess.Popen(
+            [newsflow, "metrics", "--port", str(metrics_port), "--addr", "127.0.0.1"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        wait_for(lambda: _scrape(metrics_url) is not None, 20, "the exporter")
+        before = _scrape(metrics_url)
+
         print("== newsflow submit samples/ --wait")
         subprocess.run([newsflow, "submit", "samples", "--wait", "--timeout", "120"],
                        env=env, check=True, cwd=ROOT)
+        after = _scrape(metrics_url)
+        print(f"\n== curl {metrics_url} (newsflow_articles_total before -> after)")
+        for series, value in after.items():
+            if series.startswith("newsflow_articles_total"):
+                print(f"  {series:50} {before.get(series, 0):g} -> {value:g}")
 
         print("\n== results (newest last)")
         for _entry, fields in client.xrange("demo:results"):
@@ -88,7 +104,13 @@ def main() -> int:
                                          for kind, found in result["entities"].items() if found))
         print("\n== newsflow status")
         subprocess.run([newsflow, "status"], env=env, check=False)
-        return 0
+        status = orjson.loads(subprocess.run([newsflow, "status", "--json"], env=env, check=True,
+                                             capture_output=True).stdout)
+        submitted = _count_samples()
+        verdict = "match" if status["processed"] == submitted == status["results_length"] else "DO NOT match"
+        print(f"\n== newsflow status --json: {status['processed']} outcomes, "
+              f"{status['results_length']} results for {submitted} articles submitted: counts {verdict}")
+        return 0 if verdict == "match" else 1
     finally:
         for proc in reversed(started):
             if proc.poll() is None:
@@ -99,6 +121,27 @@ def main() -> int:
                     proc.kill()
         shutil.rmtree(workdir, ignore_errors=True)
         print("\n== stopped the workers and the throwaway redis-server")
+
+
+def _scrape(url: str) -> dict[str, float] | None:
+    """The newsflow_ series of one Prometheus scrape, or None if the exporter is not up yet."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("newsflow_"):
+            series, _, value = line.rpartition(" ")
+            found[series] = float(value)
+    return found
+
+
+def _count_samples() -> int:
+    from producer.inputs import read_articles
+
+    return sum(1 for _ in read_articles([str(ROOT / "samples")]))
 
 
 def _pings(client: redis.Redis) -> bool:

@@ -43,6 +43,8 @@ def make_app(s: Settings) -> Celery:
         worker_redirect_stdouts=False,
         broker_channel_error_retry=True,
     )
+    if s.concurrency:
+        app.conf.worker_concurrency = s.concurrency
     return app
 
 
@@ -50,10 +52,10 @@ app = make_app(settings())
 
 
 @signals.setup_logging.connect
-def _setup_logging(**_: object) -> None:
+def _setup_logging(loglevel: object = None, **_: object) -> None:
     from worker.logs import configure
 
-    configure(settings().log_format)
+    configure(settings().log_format, level=loglevel or "INFO")
 
 
 @signals.worker_init.connect
@@ -62,3 +64,22 @@ def _load_before_fork(**_: object) -> None:
     from worker.tasks import analyser
 
     analyser().warm()
+
+
+_heartbeat = None
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(sender: object = None, **_: object) -> None:
+    """Tell ``newsflow status`` this worker is online (see :mod:`worker.heartbeat`)."""
+    global _heartbeat
+    from worker.heartbeat import start_for
+
+    s = settings()
+    _heartbeat = start_for(sender, s.redis_url, s.prefix)
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(**_: object) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()

@@ -57,7 +57,7 @@ class BatchRunner:
         """Process the articles stashed under ``batch_id``, then drop the stash."""
         payload = self.broker.get(self.keys.batch(batch_id))
         if payload is None:
-            log.warning("batch_missing", batch=batch_id, worker=self.name)
+            log.warning("batch_missing", batch=batch_id, status="missing", ms=0.0, worker=self.name)
             return {"batch": batch_id, "missing": True}
         summary = self.run_articles(orjson.loads(payload), batch_id)
         self.broker.delete(self.keys.batch(batch_id))
@@ -79,7 +79,8 @@ class BatchRunner:
         self.broker.hdel(attempts_key, f"batch:{batch}", *(ids if careful else ()))
         self.store.trim()  # at most once per NEWSFLOW_TRIM_INTERVAL across all workers
         ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info("batch", batch=batch, n=len(raws), delivery=delivery, ms=ms, worker=self.name, **counts)
+        log.info("batch", batch=batch, status="done", n=len(raws), delivery=delivery, ms=ms, worker=self.name,
+                 **counts)
         return {"batch": batch, "n": len(raws), "ms": ms, **counts}
 
     def _one(self, raw: Any, records: dict[str, Record], batch: str, careful: bool) -> str:
@@ -95,7 +96,7 @@ class BatchRunner:
             attempts = self.broker.hincrby(self.keys.attempts, article_id, 1) + 1
             if attempts > self.settings.max_attempts:
                 return self._give_up(raw, batch, attempts - 1, "worker_lost",
-                                     "the worker processing this article died every time")
+                                     "the worker processing this article died every time", started)
         try:
             outcome = pipeline.process(
                 raw,
@@ -106,7 +107,7 @@ class BatchRunner:
                 worker=self.name,
             )
         except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
-            return self._failed_attempt(raw, batch, exc)
+            return self._failed_attempt(raw, batch, exc, started)
         self._publish(outcome)
         if record and record.fingerprint not in ("", outcome.fingerprint):
             # A correction: the old text must not keep claiming its story for this id.
@@ -126,17 +127,19 @@ class BatchRunner:
             outcome.result["revision"] = revision + 1  # a correction landed meanwhile
         raise RuntimeError(f"could not publish {outcome.id}: its revision keeps moving")
 
-    def _failed_attempt(self, raw: Any, batch: str, exc: Exception) -> str:
+    def _failed_attempt(self, raw: Any, batch: str, exc: Exception, started: float | None = None) -> str:
         article_id = raw.get("id") if isinstance(raw, dict) else None
         attempts = self.broker.hincrby(self.keys.attempts, article_id, 1) if valid_id(article_id) else 99
-        log.error("article_error", id=article_id, batch=batch, attempts=attempts, error=repr(exc),
-                  worker=self.name)
+        log.error("article_error", id=article_id, status="retry", batch=batch, attempts=attempts,
+                  error=repr(exc), ms=_ms(started), worker=self.name)
         if attempts >= self.settings.max_attempts:
-            return self._give_up(raw, batch, attempts, "processing_error", f"{type(exc).__name__}: {exc}")
+            return self._give_up(raw, batch, attempts, "processing_error", f"{type(exc).__name__}: {exc}",
+                                 started)
         self.requeue([raw], min(60.0, 2.0**attempts))
         return "retry"
 
-    def _give_up(self, raw: Any, batch: str, attempts: int, code: str, message: str) -> str:
+    def _give_up(self, raw: Any, batch: str, attempts: int, code: str, message: str,
+                 started: float | None = None) -> str:
         error = {"code": code, "message": message}
         self.store.dead(raw, error, attempts)
         outcome = pipeline.rejected(raw, Rejection(code, message), self.name)
@@ -147,9 +150,9 @@ class BatchRunner:
         if valid_id(article_id):
             self.broker.hdel(self.keys.attempts, article_id)
         log.error("article", id=article_id, status="failed", batch=batch, attempts=attempts,
-                  worker=self.name)
+                  ms=_ms(started), worker=self.name)
         return "failed"
 
 
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+def _ms(started: float | None) -> float | None:
+    return None if started is None else round((time.perf_counter() - started) * 1000, 2)

@@ -29,6 +29,8 @@ NEWSFLOW_USER_STOPWORDS         (none)                       extra keyword stopw
 NEWSFLOW_KEYWORDS               tfidf                        ``tfidf`` or ``textrank``
 NEWSFLOW_TOP_KEYWORDS           10                           keywords per article
 NEWSFLOW_LOG_FORMAT             auto                         ``json``, ``console`` or ``auto``
+NEWSFLOW_CONCURRENCY            0 (one per CPU)              worker processes, unless ``-c`` is given
+NEWSFLOW_METRICS_PORT           9808                         port of ``newsflow metrics``
 =============================== ============================ =====================================
 """
 
@@ -72,6 +74,8 @@ class Settings:
     keywords: str = "tfidf"
     top_keywords: int = 10
     log_format: str = "auto"
+    concurrency: int = 0
+    metrics_port: int = 9808
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

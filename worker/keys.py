@@ -39,8 +39,15 @@ key                                  type     what it holds, and how long
                                               registered in the bucket; same expiry. See
                                               :mod:`worker.dedupe.redis_index`
 <prefix>:stats                       hash     totals per status and latency sums since the deployment began
-<prefix>:stats:<minute>              hash     the same per minute, TTL 1 hour
+<prefix>:stats:<minute>              hash     the same per minute, TTL 1 hour; both also hold a latency
+                                              histogram, see :mod:`worker.stats`
+<prefix>:workers                     zset     worker node name -> when its heartbeat was last written (unix
+                                              seconds); members whose heartbeat key expired are pruned
+<prefix>:worker:<node>               hash     one worker's heartbeat: ``hostname``, ``pid``, ``concurrency``,
+                                              ``active``, ``tasks``, ``started``, ``seen``;
+                                              TTL 10 s (5 heartbeats), deleted on warm shutdown
 <prefix>                             list     the Celery queue (kombu adds the prefix: ``<prefix>:<prefix>``)
+<prefix>:unacked                     hash     kombu's messages delivered to a worker and not yet acked
 ==================================== ======== ===========================================================
 """
 
@@ -97,6 +104,16 @@ class Keys:
         return f"{self.prefix}:stats:{int(minute)}"
 
     @property
+    def workers(self) -> str:
+        return f"{self.prefix}:workers"
+
+    def worker(self, node: str) -> str:
+        """A worker's heartbeat; ``node`` is its Celery node name, e.g. ``celery@host``."""
+        if not node or any(c.isspace() for c in node):
+            raise BadKey(f"invalid worker node name {node!r}")
+        return f"{self.prefix}:worker:{node}"
+
+    @property
     def queue(self) -> str:
         """The Celery queue name; kombu stores it as ``<prefix>:<queue>``."""
         return self.prefix
@@ -105,6 +122,16 @@ class Keys:
     def queue_list(self) -> str:
         """The Redis list behind the Celery queue, as kombu names it."""
         return f"{self.prefix}:{self.prefix}"
+
+    @property
+    def queue_lists(self) -> tuple[str, ...]:
+        """Every list kombu may keep the queue in: one per priority step (0, 3, 6, 9)."""
+        return (self.queue_list, *(f"{self.queue_list}\x06\x16{p}" for p in (3, 6, 9)))
+
+    @property
+    def unacked(self) -> str:
+        """kombu's hash of messages delivered to workers and not yet acked."""
+        return f"{self.prefix}:unacked"
 
     def result(self, article_id: str) -> str:
         if not valid_id(article_id):

@@ -1,4 +1,9 @@
-"""structlog set-up: JSON lines in production, readable lines on a terminal, never a secret."""
+"""structlog set-up: JSON lines in production, readable lines on a terminal, never a secret.
+
+Our own events (``article``, ``batch``, ...) and the stdlib records of Celery
+and kombu go through the same processors, so every line of a worker's output
+has the same shape, and every line is scrubbed of passwords in URLs.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,19 @@ import structlog
 from worker.config import redact
 
 
-def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if isinstance(value, str) and "@" in value:
-            event[key] = redact(value)
-    return event
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value) if "@" in value else value
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub(v) for v in value)
+    return value
+
+
+def redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Mask passwords in URLs anywhere in the event, nested values and tracebacks included."""
+    return {key: _scrub(value) for key, value in event.items()}
 
 
 class RedactingFilter(logging.Filter):
@@ -30,23 +43,35 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure(fmt: str = "auto", stream: Any = None) -> None:
+def configure(fmt: str = "auto", stream: Any = None, level: int | str = logging.INFO) -> None:
+    """Route structlog and stdlib logging to ``stream`` (stderr), as JSON or, on a terminal, readable."""
     stream = stream or sys.stderr
-    console = fmt == "console" or (fmt == "auto" and stream.isatty())
-    renderer = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    console = fmt == "console" or (fmt == "auto" and tty)
+    renderer = structlog.dev.ConsoleRenderer(colors=tty) if console else structlog.processors.JSONRenderer()
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, redact_event, renderer],
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact_event,
+            renderer,
+        ],
+    ))
     root = logging.getLogger()
-    for handler in root.handlers or [logging.StreamHandler(stream)]:
-        handler.addFilter(RedactingFilter())
-        if handler not in root.handlers:
-            root.addHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)

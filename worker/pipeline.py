@@ -89,7 +89,10 @@ def rejected(raw: object, error: Rejection, worker: str = "") -> Outcome:
         "version": __version__,
     }
     text = raw.get("text") if isinstance(raw, dict) else None
-    return Outcome(shown_id, "rejected", result, text_hash(text) if isinstance(text, str) else "")
+    # Rejections count in the submit-to-result latency too.
+    submitted = raw.get("_submitted_at") if isinstance(raw, dict) else None
+    return Outcome(shown_id, "rejected", result, text_hash(text) if isinstance(text, str) else "",
+                   submitted_at=float(submitted) if isinstance(submitted, int | float) else None)
 
 
 def process(

@@ -26,6 +26,7 @@ from worker.article import valid_id
 from worker.config import Settings
 from worker.dedupe.redis_index import lua
 from worker.keys import STATS_MINUTE_TTL, Keys
+from worker.stats import latency_field
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ class ResultStore:
         """
         s, keys = self._settings, self._keys
         minute = int(time.time() // 60)
-        latency = "" if not submitted_at else f"{max(0.0, (time.time() - submitted_at) * 1000):.1f}"
+        latency_ms = None if not submitted_at else max(0.0, (time.time() - submitted_at) * 1000)
+        latency = "" if latency_ms is None else f"{latency_ms:.1f}"
         if article_id is None or not valid_id(article_id):
             pipe = self._client.pipeline()
             entry = pipe.xadd(
@@ -103,6 +105,7 @@ class ResultStore:
                 s.result_ttl,
                 STATS_MINUTE_TTL,
                 latency,
+                "" if latency_ms is None else latency_field(latency_ms),
             ],
         )
         return int(code), entry.decode() if isinstance(entry, bytes) else entry, int(revision)

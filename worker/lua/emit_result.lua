@@ -14,6 +14,8 @@
 -- ARGV[7]  record TTL, seconds
 -- ARGV[8]  per-minute stats TTL, seconds
 -- ARGV[9]  submit-to-result latency in ms, or "" if unknown
+-- ARGV[10] the latency histogram field for that latency, ``lat:<bucket>`` (see worker/stats.py),
+--          or "" if unknown
 --
 -- The stream is not capped here: ResultStore.trim trims it below the slowest
 -- consumer group, so no XADD can silently drop an entry a reader still needs.
@@ -48,6 +50,9 @@ for i = 3, 4 do
   if ARGV[9] ~= "" then
     redis.call("HINCRBY", KEYS[i], "latency_n", 1)
     redis.call("HINCRBYFLOAT", KEYS[i], "latency_ms", ARGV[9])
+    if ARGV[10] ~= "" then
+      redis.call("HINCRBY", KEYS[i], ARGV[10], 1)
+    end
   end
 end
 redis.call("EXPIRE", KEYS[4], tonumber(ARGV[8]))
