@@ -46,7 +46,9 @@ def test_status_counts_what_the_workers_did_and_who_is_online(env, settings, sta
     totals = status["totals"]
     assert sum(totals.values()) == status["processed"] == status["results_length"] == 7
     assert totals["rejected"] == 1 and totals["unique"] + totals["duplicate"] + totals["near_duplicate"] == 6
-    assert totals["duplicate"] >= 2  # s/3, s/4 and s/5 are the same text under different ids
+    # s/3, s/4 and s/5 are one text under three ids, close to s/0-s/2: at least two of them are
+    # copies (exact, or near when s/3 itself was judged a near-duplicate of an earlier edition).
+    assert totals["duplicate"] + totals["near_duplicate"] >= 2
     assert status["duplicate_ratio"] == round((totals["duplicate"] + totals["near_duplicate"]) / 7, 4)
     assert sum(status["last_minute"].values()) >= 1
     assert status["latency_ms"]["n"] == 7 and status["latency_ms_total"]["n"] == 7
