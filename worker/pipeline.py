@@ -83,6 +83,7 @@ def rejected(raw: object, error: Rejection, worker: str = "") -> Outcome:
         "id": shown_id,
         "status": "rejected",
         "error": error.as_error(),
+        "revision": 1,
         "schema": SCHEMA,
         "worker": worker,
         "processed_at": _now_iso(),
