@@ -42,9 +42,15 @@ log = structlog.get_logger("newsflow.worker")
 
 Requeue = Callable[[list[dict[str, Any]], float], None]
 
-# Errors that say Redis is unreachable (after connect()'s retries), not that
-# an article is bad. BusyLoadingError is a ConnectionError.
-RedisUnavailable = (redis.ConnectionError, redis.TimeoutError)
+# Errors that say Redis cannot take work now (unreachable after connect()'s
+# retries, out of memory under noeviction, a read-only replica after a
+# failover), not that an article is bad. BusyLoadingError is a ConnectionError.
+RedisUnavailable = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
 
 
 class BatchRunner:
