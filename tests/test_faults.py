@@ -220,3 +220,20 @@ def test_worker_cut_off_for_30s_has_its_batch_redelivered_and_rejoins(
         }
     finally:
         link.close()
+
+
+def test_time_limits_sit_below_the_visibility_timeout():
+    from worker.app import make_app
+    from worker.config import ConfigError
+
+    s = Settings()
+    assert s.visibility_timeout == 300
+    assert s.soft_time_limit < s.hard_time_limit < s.visibility_timeout
+    conf = make_app(s).conf
+    assert conf.broker_transport_options["visibility_timeout"] == 300
+    assert conf.task_time_limit == s.hard_time_limit and conf.task_soft_time_limit == s.soft_time_limit
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost and not conf.task_acks_on_timeout
+    assert conf.worker_prefetch_multiplier == 1
+    assert Settings.from_env({"NEWSFLOW_VISIBILITY_TIMEOUT": "20"}).hard_time_limit == 16
+    with pytest.raises(ConfigError):
+        Settings.from_env({"NEWSFLOW_VISIBILITY_TIMEOUT": "20", "NEWSFLOW_TIME_LIMIT": "20"})
