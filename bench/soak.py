@@ -121,7 +121,8 @@ def main() -> int:
         dead = client.redis.xlen(client.keys.dead)
         first, last = samples[min(1, len(samples) - 1)], samples[-1]
         print(f"\nsent {len(sent)}, results {len(results)}, duplicate entries "
-              f"{sum(c - 1 for c in counts.values())}, dead {dead}")
+              f"{sum(c - 1 for c in counts.values())}, dead {dead}, "
+              f"attempt counters left {client.redis.hlen(client.keys.attempts)}")
         print(f"worker RSS {first[3]:.1f} MB at {first[0]}s -> {last[3]:.1f} MB at {last[0]}s "
               f"({last[3] - first[3]:+.1f} MB)")
         print(f"keys without TTL {len(first[4])} -> {len(last[4])}: {', '.join(last[4])}")
