@@ -109,6 +109,20 @@ def test_python_exception_is_retried_then_dead_after_n_attempts(settings, start_
     assert [f[b"id"] for f in dead_entries(client)] == [b"raises"]
 
 
+def test_batch_whose_message_was_lost_is_queued_again(settings, start_worker, tmp_path, seed_story):
+    # kombu loses a message when its worker dies between BRPOP and recording it
+    # as unacked; here the message is simply deleted before any worker runs.
+    client = Client(settings.with_(batch_size=5))
+    sent = client.submit_many(articles(10, seed_story, "lost"))
+    assert client.redis.delete(client.keys.queue_list) == 1
+    assert client.redis.zcard(client.keys.batches) == 2
+    start_worker(concurrency=1, extra_env=fault_env(tmp_path, NEWSFLOW_VISIBILITY_TIMEOUT="2"))
+    results = client.wait(sent, timeout=60)
+    assert len(results) == 10
+    assert Counter(result_ids(client).values()) == {1: 10}
+    wait_for(lambda: client.redis.zcard(client.keys.batches) == 0, 30, "the batches to be delisted")
+
+
 @pytest.mark.timeout(400)
 def test_sigkill_of_a_pool_child_and_of_the_pool_parent_loses_nothing_and_doubles_nothing(
     settings, start_worker, tmp_path, seed_story

@@ -88,6 +88,15 @@ def _setup_logging(**_: object) -> None:
     configure(settings().log_format)
 
 
+@signals.worker_ready.connect
+def _start_janitor(sender: object = None, **_: object) -> None:
+    """Look for batches whose message was lost (see :mod:`worker.janitor`)."""
+    from worker import janitor
+
+    s = settings()
+    janitor.start(s, lambda batch_id: app.send_task(PROCESS_BATCH, args=[batch_id], queue=s.prefix))
+
+
 @signals.worker_init.connect
 def _load_before_fork(**_: object) -> None:
     """Load jieba, OpenCC and the IDF table in the parent, so children share the pages."""

@@ -73,10 +73,15 @@ class BatchRunner:
         """Process the articles stashed under ``batch_id``, then drop the stash."""
         payload = self.broker.get(self.keys.batch(batch_id))
         if payload is None:
+            self.broker.zrem(self.keys.batches, batch_id)
             log.warning("batch_missing", batch=batch_id, worker=self.name)
             return {"batch": batch_id, "missing": True}
         summary = self.run_articles(orjson.loads(payload), batch_id)
-        self.broker.delete(self.keys.batch(batch_id))
+        pipe = self.broker.pipeline()
+        pipe.delete(self.keys.batch(batch_id))
+        pipe.zrem(self.keys.batches, batch_id)
+        pipe.hdel(self.keys.attempts, f"resend:{batch_id}")
+        pipe.execute()
         return summary
 
     def run_articles(self, raws: list[Any], batch: str) -> dict[str, Any]:

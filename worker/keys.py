@@ -21,13 +21,20 @@ key                                  type     what it holds, and how long
 <prefix>:batch:<batch>               string   JSON list of the articles of one queued batch (the Celery
                                               message carries only the batch id); deleted when the batch
                                               is done, TTL 7 days as a backstop
+<prefix>:batches                     zset     batch id -> when it was last queued; removed when the batch is
+                                              done. Lets :mod:`worker.janitor` find a batch whose Celery
+                                              message was lost and queue it again
+<prefix>:janitor                     string   lock held by the one worker sweeping for lost batches; TTL =
+                                              the sweep interval
 <prefix>:attempts                    hash     article id -> processing attempts so far; field deleted on
-                                              success
+                                              success. ``resend:<batch>`` -> times the janitor re-queued it
 <prefix>:dd:...                      various  dedupe state, see :mod:`worker.dedupe.redis_index`; every
                                               part expires with the dedupe window
 <prefix>:stats                       hash     totals per status and latency sums since the deployment began
 <prefix>:stats:<minute>              hash     the same per minute, TTL 1 hour
 <prefix>                             list     the Celery queue (kombu adds the prefix: ``<prefix>:<prefix>``)
+<prefix>:unacked, :unacked_index     hash,    kombu's record of delivered, unacked messages (its names)
+                                     zset
 ==================================== ======== ===========================================================
 """
 
@@ -62,6 +69,14 @@ class Keys:
         return f"{self.prefix}:dead"
 
     @property
+    def batches(self) -> str:
+        return f"{self.prefix}:batches"
+
+    @property
+    def janitor(self) -> str:
+        return f"{self.prefix}:janitor"
+
+    @property
     def attempts(self) -> str:
         return f"{self.prefix}:attempts"
 
@@ -76,6 +91,11 @@ class Keys:
     def queue(self) -> str:
         """The Celery queue name; kombu stores it as ``<prefix>:<queue>``."""
         return self.prefix
+
+    @property
+    def unacked(self) -> str:
+        """kombu's hash of delivered, unacked messages: tag -> [message, exchange, routing key]."""
+        return f"{self.prefix}:unacked"
 
     @property
     def queue_list(self) -> str:
