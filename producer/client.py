@@ -90,7 +90,12 @@ class Client:
         """
         self.wait_for_room()
         batch_id = "b" + new_id()
-        self.redis.set(self.keys.batch(batch_id), orjson.dumps(batch), ex=BATCH_TTL)
+        pipe = self.redis.pipeline()
+        pipe.set(self.keys.batch(batch_id), orjson.dumps(batch), ex=BATCH_TTL)
+        # Until a worker finishes it, the batch is listed: if its Celery
+        # message is lost, worker.janitor queues it again.
+        pipe.zadd(self.keys.batches, {batch_id: time.time() + (countdown or 0)})
+        pipe.execute()
         self.app.send_task(
             "newsflow.process_batch", args=[batch_id], queue=self.keys.queue, countdown=countdown
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +125,10 @@ def parse_article(raw: object, *, max_chars: int) -> Article:
         raise Rejection(
             "control_chars", f"text contains control character U+{ord(bad.group()):04X} at {bad.start()}"
         )
+    if not _has_letter(text):
+        # Nothing to segment, and no letters to fingerprint: every such text
+        # would look like a copy of every other.
+        raise Rejection("no_letters", "text has no letters or digits (only punctuation, symbols or emoji)")
     fields: dict[str, Any] = {}
     for name in PASSTHROUGH:
         value = raw.get(name)
@@ -151,6 +156,10 @@ def _kind(value: object) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number" if isinstance(value, int | float) else type(value).__name__
     )
+
+
+def _has_letter(text: str) -> bool:
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
 
 def _has_surrogates(text: str) -> bool:

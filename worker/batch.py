@@ -4,12 +4,17 @@ Delivery is at least once; effects are idempotent. A redelivered batch skips
 every article whose result for the same text already exists, and
 emit_result.lua writes a result entry at most once per (id, text).
 
-Attempts: each batch counts its deliveries in ``<prefix>:attempts`` before it
-starts. On the first delivery articles are not counted one by one (fast path).
-A redelivered batch means a worker died in it, so it runs carefully: each
-article's own counter is raised before it is processed, crediting the first
-delivery, and an article over ``max_attempts`` goes to the dead stream as
-``failed`` without being run again, while its batch-mates go on.
+Attempts: before an article is processed its counter in ``<prefix>:attempts``
+is raised, so a crash or a hang that kills the child (which no ``except`` can
+see) still counts. A redelivered batch skips what is already done; an article
+whose counter is over ``max_attempts`` goes to the dead stream as ``failed``
+without being run again, while its batch-mates go on. A Python exception is
+counted the same way and the article alone is requeued with backoff. The
+counter is deleted once the article has an outcome.
+
+Redis going away is not the article's fault: a connection error is not counted
+as a failed attempt but ends the batch (:class:`RedisUnavailable`), and the task
+leaves the message to be redelivered.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import redis
 import structlog
 
 from worker import pipeline
@@ -35,6 +41,16 @@ from worker.store import Record, ResultStore
 log = structlog.get_logger("newsflow.worker")
 
 Requeue = Callable[[list[dict[str, Any]], float], None]
+
+# Errors that say Redis cannot take work now (unreachable after connect()'s
+# retries, out of memory under noeviction, a read-only replica after a
+# failover), not that an article is bad. BusyLoadingError is a ConnectionError.
+RedisUnavailable = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
 
 
 class BatchRunner:
@@ -57,33 +73,37 @@ class BatchRunner:
         """Process the articles stashed under ``batch_id``, then drop the stash."""
         payload = self.broker.get(self.keys.batch(batch_id))
         if payload is None:
+            self.broker.zrem(self.keys.batches, batch_id)
             log.warning("batch_missing", batch=batch_id, status="missing", ms=0.0, worker=self.name)
             return {"batch": batch_id, "missing": True}
         summary = self.run_articles(orjson.loads(payload), batch_id)
-        self.broker.delete(self.keys.batch(batch_id))
+        pipe = self.broker.pipeline()
+        pipe.delete(self.keys.batch(batch_id))
+        pipe.zrem(self.keys.batches, batch_id)
+        pipe.hdel(self.keys.attempts, f"resend:{batch_id}")
+        pipe.execute()
         return summary
 
     def run_articles(self, raws: list[Any], batch: str) -> dict[str, Any]:
         started = time.perf_counter()
-        attempts_key = self.keys.attempts
-        pipe = self.broker.pipeline()
-        pipe.hincrby(attempts_key, f"batch:{batch}", 1)
-        pipe.expire(attempts_key, BATCH_TTL)
-        delivery = pipe.execute()[0]
-        careful = delivery > 1
         ids = [r.get("id") for r in raws if isinstance(r, dict) and valid_id(r.get("id"))]
         records = self.store.records(ids)
         counts: Counter[str] = Counter()
+        settled: list[str] = []
         for raw in raws:
-            counts[self._one(raw, records, batch, careful)] += 1
-        self.broker.hdel(attempts_key, f"batch:{batch}", *(ids if careful else ()))
+            status = self._one(raw, records, batch)
+            counts[status] += 1
+            article_id = raw.get("id") if isinstance(raw, dict) else None
+            if status != "retry" and valid_id(article_id):
+                settled.append(article_id)
+        if settled:
+            self.broker.hdel(self.keys.attempts, *settled)
         self.store.trim()  # at most once per NEWSFLOW_TRIM_INTERVAL across all workers
         ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info("batch", batch=batch, status="done", n=len(raws), delivery=delivery, ms=ms, worker=self.name,
-                 **counts)
+        log.info("batch", batch=batch, status="done", n=len(raws), ms=ms, worker=self.name, **counts)
         return {"batch": batch, "n": len(raws), "ms": ms, **counts}
 
-    def _one(self, raw: Any, records: dict[str, Record], batch: str, careful: bool) -> str:
+    def _one(self, raw: Any, records: dict[str, Record], batch: str) -> str:
         started = time.perf_counter()
         article_id = raw.get("id") if isinstance(raw, dict) else None
         record = records.get(article_id) if isinstance(article_id, str) else None
@@ -92,11 +112,10 @@ class BatchRunner:
             log.info("article", id=article_id, status=record.status, batch=batch, noop=True,
                      ms=_ms(started), worker=self.name)
             return "noop"
-        if careful and valid_id(article_id):
-            attempts = self.broker.hincrby(self.keys.attempts, article_id, 1) + 1
-            if attempts > self.settings.max_attempts:
-                return self._give_up(raw, batch, attempts - 1, "worker_lost",
-                                     "the worker processing this article died every time", started)
+        attempts = self._count_attempt(article_id)
+        if attempts > self.settings.max_attempts:
+            return self._give_up(raw, batch, attempts - 1, "worker_lost",
+                                 "the worker processing this article died or hung every time", started)
         try:
             outcome = pipeline.process(
                 raw,
@@ -106,15 +125,26 @@ class BatchRunner:
                 revision=lambda i, _h: records[i].revision + 1 if i in records else 1,
                 worker=self.name,
             )
+        except RedisUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
-            return self._failed_attempt(raw, batch, exc, started)
+            return self._failed_attempt(raw, batch, exc, attempts, started)
         self._publish(outcome)
         if record and record.fingerprint not in ("", outcome.fingerprint):
             # A correction: the old text must not keep claiming its story for this id.
             self.index.forget(article_id, record.fingerprint)
-        log.info("article", id=outcome.id, status=outcome.status, batch=batch, ms=_ms(started),
-                 worker=self.name)
+        log.info("article", id=outcome.id, status=outcome.status, batch=batch, attempt=attempts,
+                 ms=_ms(started), worker=self.name)
         return outcome.status
+
+    def _count_attempt(self, article_id: object) -> int:
+        """Raise and return the article's attempt count, before it is processed."""
+        if not valid_id(article_id):
+            return 1  # rejected by parse_article before anything can crash
+        pipe = self.broker.pipeline()
+        pipe.hincrby(self.keys.attempts, article_id, 1)
+        pipe.expire(self.keys.attempts, BATCH_TTL)
+        return int(pipe.execute()[0])
 
     def _publish(self, outcome: pipeline.Outcome) -> None:
         for _ in range(5):
@@ -127,15 +157,17 @@ class BatchRunner:
             outcome.result["revision"] = revision + 1  # a correction landed meanwhile
         raise RuntimeError(f"could not publish {outcome.id}: its revision keeps moving")
 
-    def _failed_attempt(self, raw: Any, batch: str, exc: Exception, started: float | None = None) -> str:
+    def _failed_attempt(self, raw: Any, batch: str, exc: Exception, attempts: int,
+                        started: float | None = None) -> str:
         article_id = raw.get("id") if isinstance(raw, dict) else None
-        attempts = self.broker.hincrby(self.keys.attempts, article_id, 1) if valid_id(article_id) else 99
         log.error("article_error", id=article_id, status="retry", batch=batch, attempts=attempts,
                   error=repr(exc), ms=_ms(started), worker=self.name)
-        if attempts >= self.settings.max_attempts:
+        if attempts >= self.settings.max_attempts or not valid_id(article_id):
             return self._give_up(raw, batch, attempts, "processing_error", f"{type(exc).__name__}: {exc}",
                                  started)
-        self.requeue([raw], min(60.0, 2.0**attempts))
+        # A delayed task waits unacked in a worker: keep the delay well inside
+        # the visibility timeout or kombu would hand it out a second time.
+        self.requeue([raw], min(60.0, 2.0**attempts, self.settings.visibility_timeout / 4))
         return "retry"
 
     def _give_up(self, raw: Any, batch: str, attempts: int, code: str, message: str,

@@ -23,6 +23,8 @@ NEWSFLOW_DEDUPE_SHARDS          4096                         hashes per dedupe t
 NEWSFLOW_ANALYSE_NEAR_DUPLICATES 1                           segment and tag near-duplicates
 NEWSFLOW_ANALYSE_DUPLICATES     0                            segment and tag exact duplicates
 NEWSFLOW_MAX_ATTEMPTS           3                            attempts before an article is dead
+NEWSFLOW_VISIBILITY_TIMEOUT     300                          seconds before an unacked batch is redelivered
+NEWSFLOW_TIME_LIMIT             (0.8 x visibility timeout)   hard limit on one batch task, seconds
 NEWSFLOW_QUEUE_BOUND            10000                        articles queued before submit waits
 NEWSFLOW_USER_DICT              (none)                       extra jieba dictionary file
 NEWSFLOW_USER_STOPWORDS         (none)                       extra keyword stopwords file
@@ -68,6 +70,13 @@ class Settings:
     analyse_near_duplicates: bool = True
     analyse_duplicates: bool = False
     max_attempts: int = 3
+    # kombu's Redis transport cannot extend a reservation: a batch not acked
+    # within this many seconds is handed to another worker. It is both the
+    # redelivery delay after a worker dies and the longest a batch may run.
+    visibility_timeout: int = 300
+    # Hard limit on one batch task; 0 means 80% of the visibility timeout, so a
+    # batch is killed (and requeued) before kombu would redeliver it anyway.
+    time_limit: float = 0.0
     queue_bound: int = 10_000
     user_dict: str = ""
     user_stopwords: str = ""
@@ -90,9 +99,11 @@ class Settings:
         if not 0.0 < self.near_threshold <= 1.0:
             raise ConfigError("NEWSFLOW_NEAR_THRESHOLD must be in (0, 1]")
         for name in ("max_chars", "batch_size", "batch_max_chars", "max_attempts", "queue_bound",
-                     "trim_interval", "dedupe_shards"):
+                     "trim_interval", "dedupe_shards", "visibility_timeout"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"NEWSFLOW_{name.upper()} must be at least 1")
+        if not 0 <= self.time_limit < self.visibility_timeout:
+            raise ConfigError("NEWSFLOW_TIME_LIMIT must be below NEWSFLOW_VISIBILITY_TIMEOUT")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +124,21 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"NEWSFLOW_{name.upper()}={raw!r}: {exc}") from None
         return cls(**kwargs)
+
+    @property
+    def hard_time_limit(self) -> float:
+        """Seconds a batch task may run before its child is killed and the batch requeued."""
+        return self.time_limit or round(0.8 * self.visibility_timeout, 3)
+
+    @property
+    def soft_time_limit(self) -> float:
+        """When Python code in a batch is interrupted, leaving time to record the failure."""
+        return round(0.75 * self.hard_time_limit, 3)
+
+    @property
+    def restore_interval(self) -> int:
+        """Seconds between each worker's sweeps for unacked batches past the visibility timeout."""
+        return max(1, min(10, self.visibility_timeout // 10))
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)

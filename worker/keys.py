@@ -29,8 +29,13 @@ key                                  type     what it holds, and how long
 <prefix>:batch:<batch>               string   JSON list of the articles of one queued batch (the Celery
                                               message carries only the batch id); deleted when the batch
                                               is done, TTL 7 days as a backstop
+<prefix>:batches                     zset     batch id -> when it was last queued; removed when the batch is
+                                              done. Lets :mod:`worker.janitor` find a batch whose Celery
+                                              message was lost and queue it again
+<prefix>:janitor                     string   lock held by the one worker sweeping for lost batches; TTL =
+                                              the sweep interval
 <prefix>:attempts                    hash     article id -> processing attempts so far; field deleted on
-                                              success
+                                              success. ``resend:<batch>`` -> times the janitor re-queued it
 <prefix>:dd:<bucket>:<shard>         hash     dedupe fields of one time bucket (window / 7 seconds) and
                                               shard: exact fingerprint or LSH band value -> doc handle
                                               (8 bytes); small enough to stay listpack-encoded. Expires
@@ -47,7 +52,8 @@ key                                  type     what it holds, and how long
                                               ``active``, ``tasks``, ``started``, ``seen``;
                                               TTL 10 s (5 heartbeats), deleted on warm shutdown
 <prefix>                             list     the Celery queue (kombu adds the prefix: ``<prefix>:<prefix>``)
-<prefix>:unacked                     hash     kombu's messages delivered to a worker and not yet acked
+<prefix>:unacked, :unacked_index     hash,    kombu's record of delivered, unacked messages (its names)
+                                     zset
 ==================================== ======== ===========================================================
 """
 
@@ -93,6 +99,14 @@ class Keys:
         return f"{self.prefix}:dead"
 
     @property
+    def batches(self) -> str:
+        return f"{self.prefix}:batches"
+
+    @property
+    def janitor(self) -> str:
+        return f"{self.prefix}:janitor"
+
+    @property
     def attempts(self) -> str:
         return f"{self.prefix}:attempts"
 
@@ -119,6 +133,11 @@ class Keys:
         return self.prefix
 
     @property
+    def unacked(self) -> str:
+        """kombu's hash of delivered, unacked messages: tag -> [message, exchange, routing key]."""
+        return f"{self.prefix}:unacked"
+
+    @property
     def queue_list(self) -> str:
         """The Redis list behind the Celery queue, as kombu names it."""
         return f"{self.prefix}:{self.prefix}"
@@ -127,11 +146,6 @@ class Keys:
     def queue_lists(self) -> tuple[str, ...]:
         """Every list kombu may keep the queue in: one per priority step (0, 3, 6, 9)."""
         return (self.queue_list, *(f"{self.queue_list}\x06\x16{p}" for p in (3, 6, 9)))
-
-    @property
-    def unacked(self) -> str:
-        """kombu's hash of messages delivered to workers and not yet acked."""
-        return f"{self.prefix}:unacked"
 
     def result(self, article_id: str) -> str:
         if not valid_id(article_id):

@@ -6,9 +6,12 @@ import os
 from functools import cache
 from typing import Any
 
+import structlog
+from celery.exceptions import Reject
+
 from worker import pipeline
 from worker.app import PROCESS_BATCH, SUBMIT, app
-from worker.batch import BatchRunner
+from worker.batch import BatchRunner, RedisUnavailable
 from worker.config import settings
 
 
@@ -34,9 +37,18 @@ def _requeue(articles: list[dict[str, Any]], delay: float) -> None:
     Client(settings()).submit_many(articles, countdown=delay)
 
 
+log = structlog.get_logger("newsflow.worker")
+
+
 @app.task(name=PROCESS_BATCH)
 def process_batch(batch_id: str) -> dict[str, Any]:
-    return runner().run_batch(batch_id)
+    try:
+        return runner().run_batch(batch_id)
+    except RedisUnavailable as exc:
+        # Not acked: put back now if the broker answers, else kombu's sweep
+        # redelivers it after the visibility timeout. Done work is skipped then.
+        log.warning("batch_interrupted", batch=batch_id, error=repr(exc))
+        raise Reject(repr(exc), requeue=True) from None
 
 
 @app.task(name=SUBMIT, bind=True)
@@ -52,4 +64,8 @@ def submit(self, articles: list[Any]) -> dict[str, Any]:
     for i, article in enumerate(articles):
         if isinstance(article, dict) and "id" not in article:
             article["id"] = f"{batch}.{i}"
-    return runner().run_articles(articles, batch)
+    try:
+        return runner().run_articles(articles, batch)
+    except RedisUnavailable as exc:
+        log.warning("batch_interrupted", batch=batch, error=repr(exc))
+        raise Reject(repr(exc), requeue=True) from None
