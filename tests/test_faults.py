@@ -79,7 +79,7 @@ def test_poison_article_goes_dead_after_exactly_n_attempts_while_batch_mates_suc
     results = client.wait(client.submit_many(batch), timeout=120)
 
     for i in (0, 1, 3, 5):
-        assert results[f"p-{i:05d}"]["status"] == "unique"
+        assert results[f"p-{i:05d}"]["status"] in {"unique", "near_duplicate"}  # slices of one story
     for i, fault, code in ((2, "crash", "worker_lost"), (4, "hang", "worker_lost")):
         result = results[f"p-{i:05d}"]
         assert result["status"] == "failed"
