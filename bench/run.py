@@ -227,7 +227,7 @@ def run_latency(articles: list[dict[str, Any]], procs: int, engine: str, rate: f
     try:
         client = Client(deployment.settings)
         client.wait([client.submit({"id": "warmup", "text": "预热文章。"})], timeout=120)
-        count = max(20, int(rate * seconds))
+        count = min(len(articles), max(20, int(rate * seconds)))  # never wait for more than was sent
         sent_at: dict[str, float] = {}
         started = time.perf_counter()
         for i, article in enumerate(articles[:count]):
