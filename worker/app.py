@@ -102,9 +102,15 @@ def _start_janitor(sender: object = None, **_: object) -> None:
 @signals.worker_init.connect
 def _load_before_fork(**_: object) -> None:
     """Load jieba, OpenCC and the IDF table in the parent, so children share the pages."""
+    import gc
+
     from worker.tasks import analyser
 
     analyser().warm()
+    # Move everything loaded so far out of the collector's reach: a collection
+    # in a child would otherwise write to every object's header and copy the
+    # shared dictionary pages into each child.
+    gc.freeze()
 
 
 _heartbeat = None

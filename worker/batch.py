@@ -12,6 +12,12 @@ without being run again, while its batch-mates go on. A Python exception is
 counted the same way and the article alone is requeued with backoff. The
 counter is deleted once the article has an outcome.
 
+Round trips: an article's result is written in the same pipeline that raises
+the next article's attempt count (or, for the last one, that clears the
+batch's counters), so an article costs two round trips (that one and its
+dedupe decision) instead of three. The result still reaches Redis before the
+next article starts, so a crash there cannot lose it.
+
 Redis going away is not the article's fault: a connection error is not counted
 as a failed attempt but ends the batch (:class:`RedisUnavailable`), and the task
 leaves the message to be redelivered.
@@ -36,7 +42,7 @@ from worker.config import Settings
 from worker.connection import connect
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import BATCH_TTL, Keys
-from worker.store import Record, ResultStore
+from worker.store import Record, ResultStore, publish_reply
 
 log = structlog.get_logger("newsflow.worker")
 
@@ -68,6 +74,8 @@ class BatchRunner:
         self.analyser = analyser
         self.requeue = requeue
         self.name = f"{socket.gethostname()}/{os.getpid()}"
+        # Processed articles whose result rides on the next round trip.
+        self._unsent: list[tuple[pipeline.Outcome, Record | None]] = []
 
     def run_batch(self, batch_id: str) -> dict[str, Any]:
         """Process the articles stashed under ``batch_id``, then drop the stash."""
@@ -86,6 +94,7 @@ class BatchRunner:
 
     def run_articles(self, raws: list[Any], batch: str) -> dict[str, Any]:
         started = time.perf_counter()
+        self._unsent = []  # left over only by a batch that Redis interrupted: it is redelivered
         ids = [r.get("id") for r in raws if isinstance(r, dict) and valid_id(r.get("id"))]
         records = self.store.records(ids)
         counts: Counter[str] = Counter()
@@ -96,8 +105,7 @@ class BatchRunner:
             article_id = raw.get("id") if isinstance(raw, dict) else None
             if status != "retry" and valid_id(article_id):
                 settled.append(article_id)
-        if settled:
-            self.broker.hdel(self.keys.attempts, *settled)
+        self._send(lambda pipe: pipe.hdel(self.keys.attempts, *settled) if settled else None)
         self.store.trim()  # at most once per NEWSFLOW_TRIM_INTERVAL across all workers
         ms = round((time.perf_counter() - started) * 1000, 1)
         log.info("batch", batch=batch, status="done", n=len(raws), ms=ms, worker=self.name, **counts)
@@ -129,10 +137,10 @@ class BatchRunner:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
             return self._failed_attempt(raw, batch, exc, attempts, started)
-        self._publish(outcome)
-        if record and record.fingerprint not in ("", outcome.fingerprint):
-            # A correction: the old text must not keep claiming its story for this id.
-            self.index.forget(article_id, record.fingerprint)
+        if valid_id(outcome.id):
+            self._unsent.append((outcome, record))
+        else:
+            self._publish(outcome)  # a rejected bad id: no record, rare
         log.info("article", id=outcome.id, status=outcome.status, batch=batch, attempt=attempts,
                  ms=_ms(started), worker=self.name)
         return outcome.status
@@ -140,11 +148,58 @@ class BatchRunner:
     def _count_attempt(self, article_id: object) -> int:
         """Raise and return the article's attempt count, before it is processed."""
         if not valid_id(article_id):
+            self._send(lambda _pipe: None)
             return 1  # rejected by parse_article before anything can crash
-        pipe = self.broker.pipeline()
-        pipe.hincrby(self.keys.attempts, article_id, 1)
-        pipe.expire(self.keys.attempts, BATCH_TTL)
-        return int(pipe.execute()[0])
+
+        def count(pipe: redis.client.Pipeline) -> None:
+            pipe.hincrby(self.keys.attempts, article_id, 1)
+            pipe.expire(self.keys.attempts, BATCH_TTL)
+
+        replies = self._send(count)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        return int(replies[0])
+
+    def _send(self, add: Callable[[redis.client.Pipeline], None]) -> list[Any]:
+        """One round trip: the unsent results first (they were processed first), then what ``add`` queues.
+
+        Returns the replies to ``add``'s commands.
+        """
+        unsent, self._unsent = self._unsent, []
+        pipe = self.broker.pipeline(transaction=False)
+        if self.results is not self.broker:  # results live elsewhere: their own round trip
+            self._publish_all(unsent, self.results.pipeline(transaction=False))
+            unsent = []
+        for outcome, _record in unsent:
+            self._queue(pipe, outcome)
+        add(pipe)
+        replies = pipe.execute(raise_on_error=False) if len(pipe) else []
+        self._settle(unsent, replies[: len(unsent)])
+        return replies[len(unsent) :]
+
+    def _publish_all(self, unsent: list[tuple[pipeline.Outcome, Record | None]],
+                     pipe: redis.client.Pipeline) -> None:
+        for outcome, _record in unsent:
+            self._queue(pipe, outcome)
+        self._settle(unsent, pipe.execute(raise_on_error=False) if unsent else [])
+
+    def _queue(self, pipe: redis.client.Pipeline, outcome: pipeline.Outcome) -> None:
+        assert outcome.id is not None  # only valid ids are deferred
+        self.store.publish_later(pipe, outcome.id, outcome.status, outcome.result, outcome.text_hash,
+                                 outcome.fingerprint, outcome.submitted_at)
+
+    def _settle(self, unsent: list[tuple[pipeline.Outcome, Record | None]], replies: list[Any]) -> None:
+        for (outcome, record), reply in zip(unsent, replies, strict=True):
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                self._publish(outcome)  # Redis lost its scripts (a restart): load and publish
+            else:
+                code, _entry, revision = publish_reply(reply)
+                if code == -1:  # a correction landed meanwhile
+                    outcome.result["revision"] = revision + 1
+                    self._publish(outcome)
+            if record and record.fingerprint not in ("", outcome.fingerprint):
+                # A correction: the old text must not keep claiming its story for this id.
+                self.index.forget(outcome.id, record.fingerprint)
 
     def _publish(self, outcome: pipeline.Outcome) -> None:
         for _ in range(5):

@@ -23,7 +23,7 @@ from worker.dedupe import DedupeIndex, Entry
 from worker.stages import fingerprint as fp
 from worker.stages import segment, tagging
 from worker.stages.normalise import dewrap, drop_repeats
-from worker.stages.script import detect_script
+from worker.stages.script import detect_script, simplified_only
 
 SCHEMA = 1
 
@@ -50,7 +50,7 @@ class Analyser:
         """Load dictionaries now, so forked children share them."""
         self.engine.tag("预热")
         segment.to_simplified("預熱")
-        segment.convert("预热", "s2t")
+        simplified_only()  # detect_script's table, built once
 
 
 @dataclass
@@ -140,7 +140,7 @@ def process(
     if analyse:
         tokens = segment.tag(text, simplified, analyser.engine)
         clock.lap("segment")
-        result["tokens"] = [list(t) for t in tokens]
+        result["tokens"] = tokens  # (word, pos, start) tuples: orjson writes them as arrays
         result["keywords"] = tagging.keywords(
             tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords
         )

@@ -79,10 +79,9 @@ class ResultStore:
         An outcome without a valid id (a rejected bad id) has no record: it goes
         to the results stream alone.
         """
-        s, keys = self._settings, self._keys
+        keys = self._keys
         minute = int(time.time() // 60)
         latency_ms = None if not submitted_at else max(0.0, (time.time() - submitted_at) * 1000)
-        latency = "" if latency_ms is None else f"{latency_ms:.1f}"
         if article_id is None or not valid_id(article_id):
             pipe = self._client.pipeline()
             entry = pipe.xadd(
@@ -94,21 +93,49 @@ class ResultStore:
             entry = pipe.execute()[0]
             return 1, entry.decode(), 0
         code, entry, revision = self._emit(
-            keys=[keys.result(article_id), keys.results, keys.stats, keys.stats_minute(minute)],
-            args=[
-                article_id,
-                status,
-                dumps(result),
-                text_hash,
-                fingerprint,
-                result.get("revision", 1),
-                s.result_ttl,
-                STATS_MINUTE_TTL,
-                latency,
-                "" if latency_ms is None else latency_field(latency_ms),
-            ],
+            keys=self._emit_keys(article_id, minute),
+            args=self._emit_args(article_id, status, result, text_hash, fingerprint, latency_ms),
         )
         return int(code), entry.decode() if isinstance(entry, bytes) else entry, int(revision)
+
+    def publish_later(
+        self,
+        pipe: redis.client.Pipeline,
+        article_id: str,
+        status: str,
+        result: dict[str, Any],
+        text_hash: str = "",
+        fingerprint: str = "",
+        submitted_at: float | None = None,
+    ) -> None:
+        """Queue :meth:`publish` of a valid id on ``pipe``; read its reply with :func:`publish_reply`.
+
+        EVALSHA straight on the pipeline: redis-py's Script on a pipeline asks
+        SCRIPT EXISTS first, a round trip of its own every time.
+        """
+        latency_ms = None if not submitted_at else max(0.0, (time.time() - submitted_at) * 1000)
+        keys = self._emit_keys(article_id, int(time.time() // 60))
+        args = self._emit_args(article_id, status, result, text_hash, fingerprint, latency_ms)
+        pipe.evalsha(self._emit.sha, len(keys), *keys, *args)
+
+    def _emit_keys(self, article_id: str, minute: int) -> list[str]:
+        keys = self._keys
+        return [keys.result(article_id), keys.results, keys.stats, keys.stats_minute(minute)]
+
+    def _emit_args(self, article_id: str, status: str, result: dict[str, Any], text_hash: str,
+                   fingerprint: str, latency_ms: float | None) -> list[Any]:
+        return [
+            article_id,
+            status,
+            dumps(result),
+            text_hash,
+            fingerprint,
+            result.get("revision", 1),
+            self._settings.result_ttl,
+            STATS_MINUTE_TTL,
+            "" if latency_ms is None else f"{latency_ms:.1f}",
+            "" if latency_ms is None else latency_field(latency_ms),
+        ]
 
     def get(self, article_id: str) -> dict[str, Any] | None:
         """The current result for ``article_id``, or None if there is none (or it expired)."""
@@ -220,6 +247,14 @@ class ResultStore:
             if len(part) < chunk:
                 return found
             start = "(" + part[-1][0].decode()
+
+
+def publish_reply(reply: Any) -> tuple[int, str, int]:
+    """``(code, entry, revision)`` from the reply to a queued :meth:`ResultStore.publish_later`."""
+    if isinstance(reply, Exception):
+        raise reply
+    code, entry, revision = reply
+    return int(code), entry.decode() if isinstance(entry, bytes) else entry, int(revision)
 
 
 def _text(value: bytes | None) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from worker.stages.normalise import is_han, is_letter
+import re
+from functools import cache
+
+from worker.stages.normalise import is_han
 from worker.stages.segment import convert, to_simplified
 
 # Below this share of Han characters among the letters, the text is not Chinese.
@@ -11,26 +14,46 @@ MIN_HAN_SHARE = 0.2
 # for the text to count as mixed; less is taken as stray characters or quotes.
 MIXED_SHARE = 0.1
 
+# The same ranges as normalise.is_han, and what normalise.is_letter counts
+# (Unicode letters and numbers: str.isalnum, which is what \w means less "_").
+_HAN = re.compile("[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+_LETTER = re.compile(r"[^\W_]")
+
+# The Han blocks whose characters OpenCC maps (the BMP ones: its s2t table has
+# nothing outside them worth a per-character call).
+_BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+
+
+@cache
+def simplified_only() -> frozenset[str]:
+    """Characters that OpenCC's s2t changes on their own: Simplified-only.
+
+    Built once per process (before fork in a worker) with one conversion of
+    every BMP Han character, each on its own line so no phrase spans two; a
+    per-article s2t pass would cost as much as the t2s pass itself.
+    """
+    chars = [chr(o) for lo, hi in _BLOCKS for o in range(lo, hi + 1)]
+    converted = convert("\n".join(chars), "s2t").split("\n")
+    return frozenset(c for c, t in zip(chars, converted, strict=True) if t != c)
+
 
 def detect_script(text: str, simplified: str | None = None) -> str:
     """Classify by the characters that differ between the two scripts.
 
     A character that OpenCC's t2s changes is Traditional-only; one that s2t
-    changes is Simplified-only. Characters common to both decide nothing, so a
-    text made only of them is reported as ``hans``.
+    changes (:func:`simplified_only`) is Simplified-only. Characters common to
+    both decide nothing, so a text made only of them is reported as ``hans``.
     """
     simplified = to_simplified(text) if simplified is None else simplified
-    traditional_back = convert(text, "s2t")
-    han = letters = trad = simp = 0
-    for original, to_s, to_t in zip(text, simplified, traditional_back, strict=True):
-        if is_han(original):
-            han += 1
-            if to_s != original:
-                trad += 1
-            elif to_t != original:
-                simp += 1
-        if is_letter(original):
-            letters += 1
+    if len(simplified) != len(text):
+        raise ValueError("the simplified form must be aligned with the text")
+    # C-level counting: a per-character Python loop cost as much as segmenting.
+    han = len(_HAN.findall(text))
+    letters = len(_LETTER.findall(text))
+    changed = [a for a, b in zip(text, simplified, strict=True) if a != b]
+    trad = sum(map(is_han, changed))
+    simp_only = simplified_only()
+    simp = sum(map(simp_only.__contains__, text)) - sum(map(simp_only.__contains__, changed))
     if not han or han < MIN_HAN_SHARE * letters:
         return "other"
     specific = trad + simp
