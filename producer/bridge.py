@@ -35,13 +35,11 @@ import orjson
 import structlog
 
 from producer.client import Client, consumer_name, ensure_group
-from worker import __version__
 from worker.article import KNOWN_FIELDS, Rejection, parse_article, valid_id
 from worker.keys import BRIDGE_GROUP
 
 log = structlog.get_logger("newsflow.bridge")
 
-SCHEMA = 1
 
 
 def inbox_id(entry: str) -> str:
@@ -200,24 +198,13 @@ class Bridge:
         store = self.client.store
         article_id = rejection_id(entry, fields)
         record = store.records([article_id]).get(article_id)
-        result: dict[str, Any] = {
-            "id": article_id,
-            "status": status,
-            "error": error.as_error(),
-            "inbox_entry": entry,
-            "revision": record.revision + 1 if record else 1,
-            "schema": SCHEMA,
-            "worker": self.consumer,
-            "processed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "version": __version__,
-        }
+        result = error.result(article_id, self.consumer, status)
+        result["inbox_entry"] = entry
+        result["revision"] = record.revision + 1 if record else 1
         # The entry id stands in for the text hash: a redelivery of this entry is a no-op.
-        marker = f"inbox:{entry}"
-        for _ in range(5):
-            code, _, revision = store.publish(article_id, status, result, marker, "", entry_time(entry))
-            if code != -1:
-                break
-            result["revision"] = revision + 1
+        code, _, _ = store.publish_current(
+            article_id, status, result, f"inbox:{entry}", "", entry_time(entry)
+        )
         if code == 1:
             store.dead_raw(article_id, fields, error.as_error(), entry)
             log.info("article", id=article_id, status=status, code=error.code, inbox_entry=entry)

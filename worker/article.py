@@ -17,6 +17,9 @@ from typing import Any
 
 import xxhash
 
+from worker import __version__
+
+SCHEMA = 1  # the result schema version
 ID_PATTERN = re.compile(r"[A-Za-z0-9._/-]{1,128}")
 PASSTHROUGH = ("title", "source", "url", "published_at")
 KNOWN_FIELDS = frozenset(("id", "text", "meta", *PASSTHROUGH))
@@ -61,6 +64,25 @@ class Rejection(Exception):
 
     def as_error(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+    def result(self, article_id: str | None, worker: str, status: str = "rejected") -> dict[str, Any]:
+        """The result body of an article that was not analysed: ``rejected`` or ``failed``."""
+        return {
+            "id": article_id,
+            "status": status,
+            "error": self.as_error(),
+            "revision": 1,
+            "schema": SCHEMA,
+            "worker": worker,
+            "processed_at": now_iso(),
+            "version": __version__,
+        }
+
+
+def now_iso() -> str:
+    """UTC now, ISO-8601 to the millisecond: every result's ``processed_at``."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 @dataclass(frozen=True)

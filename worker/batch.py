@@ -202,15 +202,8 @@ class BatchRunner:
                 self.index.forget(outcome.id, record.fingerprint)
 
     def _publish(self, outcome: pipeline.Outcome) -> None:
-        for _ in range(5):
-            code, _entry, revision = self.store.publish(
-                outcome.id, outcome.status, outcome.result, outcome.text_hash,
-                outcome.fingerprint, outcome.submitted_at,
-            )
-            if code != -1:
-                return
-            outcome.result["revision"] = revision + 1  # a correction landed meanwhile
-        raise RuntimeError(f"could not publish {outcome.id}: its revision keeps moving")
+        self.store.publish_current(outcome.id, outcome.status, outcome.result, outcome.text_hash,
+                                   outcome.fingerprint, outcome.submitted_at)
 
     def _failed_attempt(self, raw: Any, batch: str, exc: Exception, attempts: int,
                         started: float | None = None) -> str:

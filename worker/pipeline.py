@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker import __version__
-from worker.article import Rejection, parse_article, text_hash
+from worker.article import SCHEMA, Rejection, now_iso, parse_article, text_hash
 from worker.config import Settings
 from worker.dedupe import DedupeIndex, Entry
 from worker.stages import fingerprint as fp
 from worker.stages import segment, tagging
 from worker.stages.normalise import dewrap, drop_repeats
 from worker.stages.script import detect_script, simplified_only
-
-SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -79,16 +77,7 @@ class _Clock:
 def rejected(raw: object, error: Rejection, worker: str = "") -> Outcome:
     article_id = raw.get("id") if isinstance(raw, dict) else None
     shown_id = article_id if isinstance(article_id, str) else None
-    result = {
-        "id": shown_id,
-        "status": "rejected",
-        "error": error.as_error(),
-        "revision": 1,
-        "schema": SCHEMA,
-        "worker": worker,
-        "processed_at": _now_iso(),
-        "version": __version__,
-    }
+    result = error.result(shown_id, worker)
     text = raw.get("text") if isinstance(raw, dict) else None
     # Rejections count in the submit-to-result latency too.
     submitted = raw.get("_submitted_at") if isinstance(raw, dict) else None
@@ -151,12 +140,7 @@ def process(
     result["revision"] = revision(article.id, digest)
     result["schema"] = SCHEMA
     result["worker"] = worker
-    result["processed_at"] = _now_iso()
+    result["processed_at"] = now_iso()
     result["timings_ms"] = clock.timings
     result["version"] = __version__
     return Outcome(article.id, decision.status, result, digest, fingerprint, article.submitted_at)
-
-
-def _now_iso() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"

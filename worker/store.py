@@ -98,6 +98,29 @@ class ResultStore:
         )
         return int(code), entry.decode() if isinstance(entry, bytes) else entry, int(revision)
 
+    def publish_current(
+        self,
+        article_id: str | None,
+        status: str,
+        result: dict[str, Any],
+        text_hash: str = "",
+        fingerprint: str = "",
+        submitted_at: float | None = None,
+    ) -> tuple[int, str, int]:
+        """:meth:`publish`, re-rendering ``result["revision"]`` while a correction moves it on.
+
+        Returns ``(1, entry, revision)`` when written, ``(0, entry, revision)`` when
+        this id already had a result for this very text.
+        """
+        for _ in range(5):
+            code, entry, revision = self.publish(
+                article_id, status, result, text_hash, fingerprint, submitted_at
+            )
+            if code != -1:
+                return code, entry, revision
+            result["revision"] = revision + 1
+        raise RuntimeError(f"could not publish {article_id}: its revision keeps moving")
+
     def publish_later(
         self,
         pipe: redis.client.Pipeline,
