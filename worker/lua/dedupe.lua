@@ -4,7 +4,9 @@
 -- them line by line).
 --
 -- KEYS[i]     <prefix>:dd:<bucket>:doc for each live time bucket, oldest first
---             (the last is the bucket this call registers into); hash:
+--             (the last is the bucket this call registers into); a bucket
+--             whose doc hash does not exist holds nothing that can match (every
+--             match needs its document), so its shards are not read; hash:
 --             doc handle -> short sketch .. id. The bucket's shard hashes,
 --             <prefix>:dd:<bucket>:<shard> (exact or band field -> doc handle),
 --             are named from it: the same name with the shard number in place
@@ -32,9 +34,18 @@ local function shard(i, n)
   return string.sub(KEYS[i], 1, -4) .. n
 end
 
+-- The buckets that hold documents: one EXISTS each instead of 25 reads of an
+-- empty bucket (a young deployment, or a quiet day).
+local live = {}
+for i = 1, #KEYS do
+  if redis.call("EXISTS", KEYS[i]) == 1 then
+    live[#live + 1] = i
+  end
+end
+
 -- Exact: never a duplicate of itself; else the first id that registered it
 -- (an entry whose document was forgotten counts for nothing).
-for i = 1, #KEYS do
+for _, i in ipairs(live) do
   local owner = redis.call("HGET", shard(i, ARGV[9]), xfield)
   local doc = owner and redis.call("HGET", KEYS[i], owner)
   if doc then
@@ -49,7 +60,7 @@ end
 local best, best_id, seen = 0, "", 0
 local compared = {}
 local mine
-for i = 1, #KEYS do
+for _, i in ipairs(live) do
   local prefix = string.sub(KEYS[i], 1, -4)
   for j = 1, nb do
     local owner = redis.call("HGET", prefix .. ARGV[9 + j], ARGV[9 + nb + j])
@@ -86,11 +97,11 @@ local xkey = shard(last, ARGV[9])
 redis.call("HSET", xkey, xfield, own)
 redis.call("EXPIRE", xkey, ttl)
 for j = 1, nb do
-  local key = shard(last, ARGV[9 + j])
-  local owner = redis.call("HGET", key, ARGV[9 + nb + j])
-  if not owner or redis.call("HEXISTS", KEYS[last], owner) == 0 then
-    redis.call("HSET", key, ARGV[9 + nb + j], own)
+  local key, field = shard(last, ARGV[9 + j]), ARGV[9 + nb + j]
+  if redis.call("HSETNX", key, field, own) == 1 then
     redis.call("EXPIRE", key, ttl)
+  elseif redis.call("HEXISTS", KEYS[last], redis.call("HGET", key, field)) == 0 then
+    redis.call("HSET", key, field, own)
   end
 end
 return {"unique", "", 0}
