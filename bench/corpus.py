@@ -1,6 +1,7 @@
 """A synthetic news stream for the benchmarks.
 
-Sentences are recombined into articles of 300-3,000 characters, half of them
+Sentences are recombined into articles of 300-3,000 characters (or the
+lengths asked for), half of them
 in Traditional, and a share of the stream is re-sent copies (re-wrapped or
 converted) of earlier articles, as a wire feed would. The sentences come from
 the SIGHAN 2005 test sets beside the repository when present (real, varied
@@ -25,11 +26,11 @@ _SENTENCE = re.compile(r"[^。！？]+[。！？]")
 SIGHAN = ROOT.parent / "shared" / "eval" / "sighan2005"
 
 
-def sentences() -> list[str]:
+def sentences(sighan: Path = SIGHAN) -> list[str]:
     to_simplified = opencc.OpenCC("t2s")
-    if SIGHAN.is_dir():
+    if sighan.is_dir():
         found: list[str] = []
-        for path in sorted(SIGHAN.glob("*.utf8")):
+        for path in sorted(sighan.glob("*.utf8")):
             for line in path.read_text(encoding="utf-8").splitlines():
                 found.extend(s for s in _SENTENCE.findall(line.replace(" ", "").replace("\u3000", "")))
         return sorted({to_simplified.convert(s) for s in found if len(s) > 8})
@@ -41,9 +42,11 @@ def sentences() -> list[str]:
     return sorted({to_simplified.convert(s) for s in out})
 
 
-def stream(n: int, duplicate_share: float = 0.2, seed: int = 7) -> list[dict[str, str]]:
+def stream(n: int, duplicate_share: float = 0.2, seed: int = 7, lengths: tuple[int, int] = (300, 3000),
+           sighan: Path = SIGHAN) -> list[dict[str, str]]:
+    """``n`` articles of ``lengths`` characters (uniform), ``duplicate_share`` of them re-sent copies."""
     rng = random.Random(seed)
-    pool = sentences()
+    pool = sentences(sighan)
     s2t = opencc.OpenCC("s2t")
     articles: list[dict[str, str]] = []
     originals: list[str] = []
@@ -56,7 +59,7 @@ def stream(n: int, duplicate_share: float = 0.2, seed: int = 7) -> list[dict[str
             else:
                 text = s2t.convert(text)
         else:
-            target = rng.randint(300, 3000)
+            target = rng.randint(*lengths)
             parts: list[str] = [f"（第{i}号）"]
             length = 0
             while length < target:

@@ -1,7 +1,8 @@
 """The benchmark suite: throughput, scaling, latency and memory, each compared in one run.
 
-    python -m bench.run --profile quick     # 1,500 articles per configuration (make bench)
+    python -m bench.run --profile quick     # 5,000 articles per configuration (make bench)
     python -m bench.run --profile full      # 20,000 articles (make bench-full)
+    python -m bench.run --lengths 400-560 --procs 2 --engines jieba-rs --skip-latency
 
 For each engine and process count it runs the same stage composition
 (worker/pipeline.py) twice on the same articles: in a bare ``multiprocessing``
@@ -33,15 +34,15 @@ import orjson
 import psutil
 import redis
 
-from bench.corpus import stream
+from bench.corpus import SIGHAN, stream
 from worker import pipeline
 from worker.config import Settings
 from worker.dedupe.index import MemoryIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-# quick: 1,500 articles per configuration keeps `make bench` under 10 minutes on 2 cores.
-PROFILES = {"quick": 1_500, "full": 20_000, "smoke": 300}
+# quick: 5,000 articles per configuration; `make bench` takes about 9 minutes on 2 cores.
+PROFILES = {"quick": 5_000, "full": 20_000, "smoke": 300}
 LATENCY_SECONDS = {"quick": 10, "full": 20, "smoke": 5}
 
 
@@ -76,10 +77,12 @@ def _bare_chunk(chunk: list[dict[str, Any]]) -> int:
     return size
 
 
-def run_bare(articles: list[dict[str, Any]], procs: int, settings: Settings) -> dict[str, Any]:
-    # Decide duplicates once, sequentially, so the pool does the same work as the workers.
-    analyser = pipeline.Analyser.from_settings(settings)
-    analyser.warm()
+def decide_all(articles: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """The dedupe decision of every article, made once, in order, as the shared index makes them.
+
+    The bare pool replays them, so that it analyses the same articles as the
+    workers (a copy judged a duplicate skips analysis in both).
+    """
     index, decisions = MemoryIndex(), {}
 
     class _Record:
@@ -93,6 +96,13 @@ def run_bare(articles: list[dict[str, Any]], procs: int, settings: Settings) -> 
     recorder = _Record()
     for raw in articles:
         _fingerprint_only(raw, recorder, settings)
+    return decisions
+
+
+def run_bare(articles: list[dict[str, Any]], procs: int, settings: Settings,
+             decisions: dict[str, Any]) -> dict[str, Any]:
+    analyser = pipeline.Analyser.from_settings(settings)
+    analyser.warm()
     _state.update(analyser=analyser, settings=settings)  # loaded before fork: shared pages
     chunks = [articles[i : i + settings.batch_size] for i in range(0, len(articles), settings.batch_size)]
     ctx = multiprocessing.get_context("fork")
@@ -224,36 +234,74 @@ def worker_memory(deployment: Deployment) -> dict[str, Any]:
 
 
 def run_latency(articles: list[dict[str, Any]], procs: int, engine: str, rate: float,
-                seconds: float) -> dict[str, Any]:
-    """Submit one article at a time at ``rate``/s; latency = submit to results entry."""
+                seconds: float) -> dict[str, dict[str, Any]]:
+    """Submit to results entry at ``rate`` articles/s, the two ways articles arrive.
+
+    ``submit``: one ``Client.submit`` per article, so one batch task each (the
+    worst case for a producer that trickles). ``inbox``: one XADD per article to
+    ``<prefix>:inbox`` and a ``newsflow bridge`` that queues whatever arrived
+    since its last read as one batch, so batches fill under load and are
+    flushed at once when traffic is light. Both are timed by the Redis clock
+    where they can be (inbox entry id to results entry id).
+    """
     from producer.client import Client
 
     deployment = Deployment(procs, {"NEWSFLOW_ENGINE": engine})
+    bridge = None
     try:
         client = Client(deployment.settings)
         client.wait([client.submit({"id": "warmup", "text": "预热文章。"})], timeout=120)
-        count = min(len(articles), max(20, int(rate * seconds)))  # never wait for more than was sent
-        sent_at: dict[str, float] = {}
-        started = time.perf_counter()
-        for i, article in enumerate(articles[:count]):
-            due = started + i / rate
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)  # pacing the producer, not synchronising
-            article = dict(article, id=f"lat-{i}")
-            sent_at[article["id"]] = time.time()
-            client.submit(article)
-        _wait(lambda: deployment.redis.xlen(client.keys.results) >= count + 1, 600)
-        latencies = []
-        for entry_id, fields in deployment.redis.xrange(client.keys.results):
-            article_id = fields[b"id"].decode()
-            if article_id in sent_at:
-                written = int(entry_id.split(b"-")[0]) / 1000
-                latencies.append((written - sent_at[article_id]) * 1000)
-        latencies.sort()
-        return {"rate": rate, "articles": len(latencies), **percentiles(latencies)}
+        count = min(len(articles) // 2, max(20, int(rate * seconds)))  # never wait for more than was sent
+        out = {"submit": _paced(deployment, client, articles[:count], rate, "submit")}
+        bridge = subprocess.Popen([sys.executable, "-m", "producer.cli", "bridge"], env=deployment.env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        _wait(lambda: _reading(deployment.redis), 60)
+        # Warm up the bridge too: its first enqueue connects its Celery producer.
+        warmed = deployment.redis.xlen(client.keys.results) + 1
+        deployment.redis.xadd(client.keys.inbox, {"id": "warmup-inbox", "text": "预热文章。"})
+        _wait(lambda: deployment.redis.xlen(client.keys.results) >= warmed, 120)
+        out["inbox"] = _paced(deployment, client, articles[count : 2 * count], rate, "inbox")
+        return out
     finally:
+        if bridge is not None:
+            bridge.terminate()
+            bridge.wait(30)
         deployment.stop()
+
+
+def _reading(client: redis.Redis) -> bool:
+    """Whether a bridge is reading the inbox (blocked in XREADGROUP)."""
+    return any(c.get("cmd") == "xreadgroup" for c in client.client_list())
+
+
+def _paced(deployment: Deployment, client: Any, articles: list[dict[str, Any]], rate: float,
+           way: str) -> dict[str, Any]:
+    r = deployment.redis
+    results = client.keys.results
+    base = r.xlen(results)
+    sent_at: dict[str, float] = {}
+    started = time.perf_counter()
+    for i, article in enumerate(articles):
+        due = started + i / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)  # pacing the producer, not synchronising
+        article_id = f"lat-{way}-{i}"
+        if way == "inbox":
+            entry = r.xadd(client.keys.inbox, {"id": article_id, "text": article["text"]})
+            sent_at[article_id] = int(entry.split(b"-")[0]) / 1000
+        else:
+            sent_at[article_id] = time.time()
+            client.submit(dict(article, id=article_id))
+    _wait(lambda: r.xlen(results) >= base + len(articles), 600)
+    latencies = []
+    for entry_id, fields in r.xrange(results):
+        article_id = fields[b"id"].decode()
+        if article_id in sent_at:
+            written = int(entry_id.split(b"-")[0]) / 1000
+            latencies.append((written - sent_at[article_id]) * 1000)
+    latencies.sort()
+    return {"rate": rate, "articles": len(latencies), **percentiles(latencies)}
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -278,9 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", choices=PROFILES, default="quick")
     parser.add_argument("--articles", type=int, default=None)
+    parser.add_argument("--lengths", default="300-3000", help="article length range in characters")
     parser.add_argument("--procs", default=None, help="comma list, default 1,2,4,... up to the cores")
     parser.add_argument("--engines", default="jieba,jieba-rs")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--data", type=Path, default=SIGHAN,
+                        help="SIGHAN 2005 gold files to take sentences from (else samples/)")
     parser.add_argument("--out", default=str(OUT / "report.json"))
     args = parser.parse_args(argv)
     if shutil.which("redis-server") is None:
@@ -290,19 +341,25 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     procs = [int(p) for p in args.procs.split(",")] if args.procs else _powers(cores)
     engines = [e for e in args.engines.split(",") if e != "jieba-rs" or _has_rjieba()]
-    articles = stream(n)
+    low, _, high = args.lengths.partition("-")
+    articles = stream(n, lengths=(int(low), int(high or low)), sighan=args.data)
     chars = sum(len(a["text"]) for a in articles)
     report: dict[str, Any] = {
-        "machine": {"cores": cores, "cpu": platform.processor() or platform.machine(),
-                    "python": platform.python_version()},
-        "articles": n, "chars": chars, "throughput": [], "latency": [],
+        "machine": {"cores": cores, "cpu": _cpu_model(), "python": platform.python_version(),
+                    "redis": _redis_version()},
+        "articles": n, "chars": chars, "sentences": "sighan2005" if args.data.is_dir() else "samples",
+        "throughput": [], "latency": [],
     }
-    print(f"{n:,} articles, {chars / n:,.0f} characters on average, {cores} cores")
+    cpu = report["machine"]["cpu"]
+    print(f"{n:,} articles, {chars / n:,.0f} characters on average, {cores} cores, {cpu}")
+    decisions = decide_all(articles, Settings())
+    header = ["engine", "procs", "bare/s", "newsflow/s", "ratio", "newsflow chars/s", "child USS MB",
+              "pool PSS MB"]
     rows = []
     for engine in engines:
         settings = Settings(engine=engine)
         for p in procs:
-            bare = run_bare(articles, p, settings)
+            bare = run_bare(articles, p, settings, decisions)
             real = run_real(articles, p, engine)
             ratio = real["rate"] / bare["rate"]
             mem = real["memory"]
@@ -310,30 +367,43 @@ def main(argv: list[str] | None = None) -> int:
             report["throughput"].append({"engine": engine, "procs": p, "bare": bare, "real": real,
                                          "ratio": ratio})
             rows.append([engine, p, bare["rate"], real["rate"], f"{ratio:.2f}",
-                         max(uss) if uss else 0.0, mem["pool_pss_mb"],
-                         real["queued_bytes_upper_bound"] / n])
-            print(table("", ["engine", "procs", "bare/s", "newsflow/s", "ratio", "child USS MB",
-                             "pool PSS MB", "queued B/article"], rows[-1:]).split("\n", 1)[1])
+                         f"{chars / real['seconds']:,.0f}", max(uss) if uss else 0.0, mem["pool_pss_mb"]])
+            print(table("", header, rows[-1:]).split("\n", 1)[1], flush=True)
     print()
     print(table("Throughput (articles/s): bare multiprocessing pool vs submit -> workers -> results",
-                ["engine", "procs", "bare/s", "newsflow/s", "ratio", "child USS MB", "pool PSS MB",
-                 "queued B/article"], rows))
+                header, rows))
     if not args.skip_latency:
         lat_rows = []
         for engine in engines:
             best = max(t["real"]["rate"] for t in report["throughput"] if t["engine"] == engine)
             p = max(procs)
             lat = run_latency(articles, p, engine, rate=best / 2, seconds=LATENCY_SECONDS[args.profile])
-            report["latency"].append({"engine": engine, "procs": p, **lat})
-            lat_rows.append([engine, p, lat["rate"], lat.get("p50_ms", 0.0), lat.get("p95_ms", 0.0),
-                             lat.get("p99_ms", 0.0)])
+            for way, figures in lat.items():
+                report["latency"].append({"engine": engine, "procs": p, "way": way, **figures})
+                lat_rows.append([engine, p, way, figures["rate"], figures.get("p50_ms", 0.0),
+                                 figures.get("p95_ms", 0.0), figures.get("p99_ms", 0.0)])
         print()
         print(table("Latency at half the measured maximum rate (submit -> results entry, ms)",
-                    ["engine", "procs", "rate/s", "p50", "p95", "p99"], lat_rows))
+                    ["engine", "procs", "way in", "rate/s", "p50", "p95", "p99"], lat_rows))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(f"\nreport: {args.out}")
     return 0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _redis_version() -> str:
+    out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False).stdout
+    return out.split("v=", 1)[1].split()[0] if "v=" in out else out.strip()
 
 
 def _powers(cores: int) -> list[int]:
