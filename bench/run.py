@@ -217,20 +217,27 @@ def run_real(articles: list[dict[str, Any]], procs: int, engine: str) -> dict[st
 
 
 def worker_memory(deployment: Deployment) -> dict[str, Any]:
-    rows = []
-    for child in deployment.children():
-        try:
-            info = child.memory_full_info()
-        except psutil.Error:
-            continue
-        rows.append({"pid": child.pid, "rss_mb": info.rss / 2**20, "pss_mb": info.pss / 2**20,
-                     "uss_mb": info.uss / 2**20})
-    parent = psutil.Process(deployment.worker.pid).memory_full_info()
+    rows = [row for child in deployment.children() if (row := _memory(child))]
+    parent = _memory(psutil.Process(deployment.worker.pid)) or {"rss_mb": 0.0, "pss_mb": 0.0}
     return {
         "children": rows,
-        "parent_rss_mb": parent.rss / 2**20,
-        "pool_pss_mb": parent.pss / 2**20 + sum(r["pss_mb"] for r in rows),
+        "parent_rss_mb": parent["rss_mb"],
+        "pool_pss_mb": parent["pss_mb"] + sum(r["pss_mb"] for r in rows),
     }
+
+
+def _memory(process: psutil.Process) -> dict[str, Any] | None:
+    """RSS, PSS and USS in MB; PSS and USS are 0 where the kernel gives no smaps."""
+    try:
+        rss = process.memory_info().rss / 2**20
+    except psutil.Error:
+        return None
+    try:
+        info = process.memory_full_info()
+        pss, uss = info.pss / 2**20, info.uss / 2**20
+    except (psutil.Error, OSError, AttributeError):
+        pss = uss = 0.0
+    return {"pid": process.pid, "rss_mb": rss, "pss_mb": pss, "uss_mb": uss}
 
 
 def run_latency(articles: list[dict[str, Any]], procs: int, engine: str, rate: float,
