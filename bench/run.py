@@ -204,16 +204,26 @@ def run_real(articles: list[dict[str, Any]], procs: int, engine: str) -> dict[st
         client.wait([client.submit({"id": "warmup", "text": "预热文章。"})], timeout=120)
         base = deployment.redis.xlen(results_key)
         before = deployment.redis.info("memory")["used_memory"]
+        cpu_before = _redis_cpu(deployment.redis)
         started = time.perf_counter()
         client.submit_many(articles)
         queued_bytes = deployment.redis.info("memory")["used_memory"] - before
         _wait(lambda: deployment.redis.xlen(results_key) >= base + len(articles), 3600)
         elapsed = time.perf_counter() - started
+        redis_cpu = _redis_cpu(deployment.redis) - cpu_before
         memory = worker_memory(deployment)
         return {"articles": len(articles), "seconds": elapsed, "rate": len(articles) / elapsed,
-                "memory": memory, "queued_bytes_upper_bound": queued_bytes}
+                "memory": memory, "queued_bytes_upper_bound": queued_bytes,
+                "redis_cpu_ms_per_article": redis_cpu * 1000 / len(articles),
+                "redis_busy": redis_cpu / elapsed}
     finally:
         deployment.stop()
+
+
+def _redis_cpu(client: redis.Redis) -> float:
+    """CPU seconds redis-server has used (user + system)."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def worker_memory(deployment: Deployment) -> dict[str, Any]:
@@ -361,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{n:,} articles, {chars / n:,.0f} characters on average, {cores} cores, {cpu}")
     decisions = decide_all(articles, Settings())
     header = ["engine", "procs", "bare/s", "newsflow/s", "ratio", "newsflow chars/s", "child USS MB",
-              "pool PSS MB"]
+              "pool PSS MB", "redis ms/article", "redis busy"]
     rows = []
     for engine in engines:
         settings = Settings(engine=engine)
@@ -374,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             report["throughput"].append({"engine": engine, "procs": p, "bare": bare, "real": real,
                                          "ratio": ratio})
             rows.append([engine, p, bare["rate"], real["rate"], f"{ratio:.2f}",
-                         f"{chars / real['seconds']:,.0f}", max(uss) if uss else 0.0, mem["pool_pss_mb"]])
+                         f"{chars / real['seconds']:,.0f}", max(uss) if uss else 0.0, mem["pool_pss_mb"],
+                         f"{real['redis_cpu_ms_per_article']:.3f}", f"{real['redis_busy']:.0%}"])
             print(table("", header, rows[-1:]).split("\n", 1)[1], flush=True)
     print()
     print(table("Throughput (articles/s): bare multiprocessing pool vs submit -> workers -> results",
