@@ -2,7 +2,8 @@
 
 Never imported by newsflow itself. A test starts a worker with
 ``--include tests.faults`` (Celery imports the module in the pool's parent
-before it forks), which wraps :func:`worker.pipeline.process` so that an
+before it forks), which wraps :func:`worker.pipeline.prepare` (the first
+stages, run by every path) so that an
 article whose text contains a marker misbehaves, deterministically:
 
 - ``FAULT:crash``  the pool child exits at once (``os._exit``), as a segfault in
@@ -38,9 +39,9 @@ def attempts(fault_dir: Path, article_id: str, fault: str) -> int:
 def _install() -> None:
     from worker import pipeline
 
-    real = pipeline.process
+    real = pipeline.prepare
 
-    def process(raw: object, *args: Any, **kwargs: Any) -> Any:
+    def prepare(raw: object, *args: Any, **kwargs: Any) -> Any:
         text = raw.get("text") if isinstance(raw, dict) else None
         for fault in FAULTS:
             if isinstance(text, str) and f"FAULT:{fault}" in text:
@@ -48,7 +49,7 @@ def _install() -> None:
                 _misbehave(fault)
         return real(raw, *args, **kwargs)
 
-    pipeline.process = process
+    pipeline.prepare = prepare
 
 
 def _record(article_id: str, fault: str) -> None:

@@ -6,17 +6,20 @@ emit_result.lua writes a result entry at most once per (id, text).
 
 Attempts: before an article is processed its counter in ``<prefix>:attempts``
 is raised, so a crash or a hang that kills the child (which no ``except`` can
-see) still counts. A redelivered batch skips what is already done; an article
-whose counter is over ``max_attempts`` goes to the dead stream as ``failed``
-without being run again, while its batch-mates go on. A Python exception is
-counted the same way and the article alone is requeued with backoff. The
-counter is deleted once the article has an outcome.
+see) still counts. A redelivered batch skips every article that is already
+done; an article whose counter is over ``max_attempts`` goes to the dead stream
+as ``failed`` without being run again, while its batch-mates go on. A Python
+exception is counted the same way and the article alone is requeued with
+backoff. The counter is deleted once the article has an outcome.
 
-Round trips: an article's result is written in the same pipeline that raises
-the next article's attempt count (or, for the last one, that clears the
-batch's counters), so an article costs two round trips (that one and its
-dedupe decision) instead of three. The result still reaches Redis before the
-next article starts, so a crash there cannot lose it.
+Round trips: a batch's first delivery (:meth:`BatchRunner._first_delivery`)
+counts all its articles in one round trip, decides all their duplicates in
+another, and writes results every ``FLUSH_SECONDS`` and at the end. A batch
+delivered again (its child died, or Redis went away) runs article by article
+(:meth:`BatchRunner._one`), so the article that kills its child is the one
+counted: each article's result is written in the round trip that raises the
+next one's count, and each is decided on its own, two round trips per article.
+With NEWSFLOW_MAX_ATTEMPTS=1 every delivery runs article by article.
 
 Redis going away is not the article's fault: a connection error is not counted
 as a failed attempt but ends the batch (:class:`RedisUnavailable`), and the task
@@ -47,6 +50,9 @@ from worker.store import Record, ResultStore, publish_reply
 log = structlog.get_logger("newsflow.worker")
 
 Requeue = Callable[[list[dict[str, Any]], float], None]
+
+# On a batch's first delivery, results written so far go out at least this often.
+FLUSH_SECONDS = 0.05
 
 # Errors that say Redis cannot take work now (unreachable after connect()'s
 # retries, out of memory under noeviction, a read-only replica after a
@@ -97,26 +103,154 @@ class BatchRunner:
         self._unsent = []  # left over only by a batch that Redis interrupted: it is redelivered
         ids = [r.get("id") for r in raws if isinstance(r, dict) and valid_id(r.get("id"))]
         records = self.store.records(ids)
-        counts: Counter[str] = Counter()
-        settled: list[str] = []
-        for raw in raws:
-            status = self._one(raw, records, batch)
-            counts[status] += 1
-            article_id = raw.get("id") if isinstance(raw, dict) else None
-            if status != "retry" and valid_id(article_id):
-                settled.append(article_id)
-        self._send(lambda pipe: pipe.hdel(self.keys.attempts, *settled) if settled else None)
+        delivery = self._deliveries(batch)
+        fast = self.settings.max_attempts > 1
+        if delivery == 1 and fast:
+            statuses = self._first_delivery(raws, records, batch)
+        else:
+            if fast and delivery in (2, 3):
+                self._reconcile(raws, records, delivery)
+            statuses = [self._one(raw, records, batch) for raw in raws]
+        counts: Counter[str] = Counter(statuses)
+        settled = [
+            raw["id"] for raw, status in zip(raws, statuses, strict=True)
+            if status != "retry" and isinstance(raw, dict) and valid_id(raw.get("id"))
+        ]
+        self._send(lambda pipe: pipe.hdel(self.keys.attempts, *settled, f"delivery:{batch}"))
         self.store.trim()  # at most once per NEWSFLOW_TRIM_INTERVAL across all workers
         ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info("batch", batch=batch, status="done", n=len(raws), ms=ms, worker=self.name, **counts)
+        log.info("batch", batch=batch, status="done", n=len(raws), ms=ms, worker=self.name,
+                 delivery=delivery, **counts)
         return {"batch": batch, "n": len(raws), "ms": ms, **counts}
+
+    def _deliveries(self, batch: str) -> int:
+        """How many times this batch has started, this time included."""
+        pipe = self.broker.pipeline(transaction=False)
+        pipe.hincrby(self.keys.attempts, f"delivery:{batch}", 1)
+        pipe.expire(self.keys.attempts, BATCH_TTL)
+        return int(pipe.execute()[0])
+
+    def _first_delivery(self, raws: list[Any], records: dict[str, Record], batch: str) -> list[str]:
+        """A batch's first run: every article's attempt counted at once, all decided at once.
+
+        One round trip raises the attempt count of every article to be run
+        (each is counted before it is processed, as in :meth:`_one`), one
+        decides them all (:meth:`RedisIndex.decide_many`), and results go out
+        every ``FLUSH_SECONDS`` and at the end: two or three round trips per
+        batch instead of two per article.
+
+        If the child dies here, the batch's later deliveries run article by
+        article (:meth:`_one`) and :meth:`_reconcile` corrects the counts, so
+        that a poison article is still started exactly max_attempts times.
+        """
+        statuses = ["noop"] * len(raws)
+        todo = []
+        for i, raw in enumerate(raws):
+            if (record := _done_before(raw, records)) is not None:
+                log.info("article", id=raw.get("id"), status=record.status, batch=batch, noop=True,
+                         worker=self.name)
+            else:
+                todo.append(i)
+        attempts = self._count_attempts([raws[i].get("id") if isinstance(raws[i], dict) else None
+                                         for i in todo])
+        ready: list[tuple[int, int, pipeline.Prepared, float]] = []
+        for i, tries in zip(todo, attempts, strict=True):
+            raw, started = raws[i], time.perf_counter()
+            if tries > self.settings.max_attempts:
+                statuses[i] = self._give_up(raw, batch, tries - 1, "worker_lost",
+                                            "the worker processing this article died or hung every time",
+                                            started)
+                continue
+            try:
+                prepared = pipeline.prepare(raw, self.settings, self.name)
+            except RedisUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
+                statuses[i] = self._failed_attempt(raw, batch, exc, tries, started)
+                continue
+            if isinstance(prepared, pipeline.Outcome):  # rejected
+                statuses[i] = self._done(prepared, records, batch, tries, started)
+            else:
+                ready.append((i, tries, prepared, time.perf_counter() - started))
+        decided = time.perf_counter()
+        decisions = self.index.decide_many([prepared.entry for _, _, prepared, _ in ready])
+        dedupe_ms = round((time.perf_counter() - decided) * 1000 / max(1, len(ready)), 3)
+        flushed = time.perf_counter()
+        for (i, tries, prepared, before), decision in zip(ready, decisions, strict=True):
+            raw, started = raws[i], time.perf_counter() - before
+            prepared.timings["dedupe"] = dedupe_ms
+            try:
+                outcome = pipeline.finish(prepared, decision, self.analyser, self.settings,
+                                          revision=_revision(records), worker=self.name)
+            except RedisUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                statuses[i] = self._failed_attempt(raw, batch, exc, tries, started)
+                continue
+            statuses[i] = self._done(outcome, records, batch, tries, started)
+            if time.perf_counter() - flushed >= FLUSH_SECONDS:
+                self._send(lambda _pipe: None)
+                flushed = time.perf_counter()
+        return statuses
+
+    def _reconcile(self, raws: list[Any], records: dict[str, Record], delivery: int) -> None:
+        """Correct the counts a first delivery that died left behind.
+
+        That run counted every article at once, but only the one it died on
+        (and those before it) had started. So its second delivery takes those
+        counts back, and runs article by article, counting each as it starts.
+        If that run dies too, the article it died on is, barring a second
+        unrelated fault, the one the first run died on: the third delivery
+        gives that article (the first one still without a result) back its
+        first start.
+        """
+        waiting = [raw["id"] for raw in raws if isinstance(raw, dict) and valid_id(raw.get("id"))
+                   and _done_before(raw, records) is None]
+        if not waiting:
+            return
+
+        def correct(pipe: redis.client.Pipeline) -> None:
+            if delivery == 2:
+                for article_id in waiting:
+                    pipe.hincrby(self.keys.attempts, article_id, -1)
+            else:
+                pipe.hincrby(self.keys.attempts, waiting[0], 1)
+
+        self._send(correct)
+
+    def _count_attempts(self, article_ids: list[object]) -> list[int]:
+        """Raise the attempt count of each article, in one round trip (1 for an invalid id)."""
+        valid = [a for a in article_ids if valid_id(a)]
+
+        def count(pipe: redis.client.Pipeline) -> None:
+            for article_id in valid:
+                pipe.hincrby(self.keys.attempts, article_id, 1)
+            pipe.expire(self.keys.attempts, BATCH_TTL)
+
+        replies = iter(self._send(count))
+        counted = {}
+        for article_id in valid:
+            reply = next(replies)
+            if isinstance(reply, Exception):
+                raise reply
+            counted[article_id] = int(reply)
+        return [counted[a] if valid_id(a) else 1 for a in article_ids]
+
+    def _done(self, outcome: pipeline.Outcome, records: dict[str, Record], batch: str, attempts: int,
+              started: float) -> str:
+        record = records.get(outcome.id) if outcome.id is not None else None
+        if valid_id(outcome.id):
+            self._unsent.append((outcome, record))
+        else:
+            self._publish(outcome)  # a rejected bad id: no record, rare
+        log.info("article", id=outcome.id, status=outcome.status, batch=batch, attempt=attempts,
+                 ms=_ms(started), worker=self.name)
+        return outcome.status
 
     def _one(self, raw: Any, records: dict[str, Record], batch: str) -> str:
         started = time.perf_counter()
         article_id = raw.get("id") if isinstance(raw, dict) else None
-        record = records.get(article_id) if isinstance(article_id, str) else None
-        text = raw.get("text") if isinstance(raw, dict) else None
-        if record and isinstance(text, str) and record.text_hash == text_hash(text):
+        if (record := _done_before(raw, records)) is not None:
             log.info("article", id=article_id, status=record.status, batch=batch, noop=True,
                      ms=_ms(started), worker=self.name)
             return "noop"
@@ -125,25 +259,13 @@ class BatchRunner:
             return self._give_up(raw, batch, attempts - 1, "worker_lost",
                                  "the worker processing this article died or hung every time", started)
         try:
-            outcome = pipeline.process(
-                raw,
-                self.index,
-                self.analyser,
-                self.settings,
-                revision=lambda i, _h: records[i].revision + 1 if i in records else 1,
-                worker=self.name,
-            )
+            outcome = pipeline.process(raw, self.index, self.analyser, self.settings,
+                                       revision=_revision(records), worker=self.name)
         except RedisUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
             return self._failed_attempt(raw, batch, exc, attempts, started)
-        if valid_id(outcome.id):
-            self._unsent.append((outcome, record))
-        else:
-            self._publish(outcome)  # a rejected bad id: no record, rare
-        log.info("article", id=outcome.id, status=outcome.status, batch=batch, attempt=attempts,
-                 ms=_ms(started), worker=self.name)
-        return outcome.status
+        return self._done(outcome, records, batch, attempts, started)
 
     def _count_attempt(self, article_id: object) -> int:
         """Raise and return the article's attempt count, before it is processed."""
@@ -232,6 +354,20 @@ class BatchRunner:
         log.error("article", id=article_id, status="failed", batch=batch, attempts=attempts,
                   ms=_ms(started), worker=self.name)
         return "failed"
+
+
+def _done_before(raw: Any, records: dict[str, Record]) -> Record | None:
+    """The article's record if it already has a result for this very text (a redelivery)."""
+    article_id = raw.get("id") if isinstance(raw, dict) else None
+    record = records.get(article_id) if isinstance(article_id, str) else None
+    text = raw.get("text") if isinstance(raw, dict) else None
+    if record and isinstance(text, str) and record.text_hash == text_hash(text):
+        return record
+    return None
+
+
+def _revision(records: dict[str, Record]) -> Callable[[str, str], int]:
+    return lambda article_id, _hash: records[article_id].revision + 1 if article_id in records else 1
 
 
 def _ms(started: float | None) -> float | None:

@@ -35,7 +35,8 @@ key                                  type     what it holds, and how long
 <prefix>:janitor                     string   lock held by the one worker sweeping for lost batches; TTL =
                                               the sweep interval
 <prefix>:attempts                    hash     article id -> processing attempts so far; field deleted on
-                                              success. ``resend:<batch>`` -> times the janitor re-queued it
+                                              success. ``resend:<batch>`` -> times the janitor re-queued it;
+                                              ``delivery:<batch>`` -> times a worker started it
 <prefix>:dd:<bucket>:<shard>         hash     dedupe fields of one time bucket (window / 7 seconds) and
                                               shard: exact fingerprint or LSH band value -> doc handle
                                               (8 bytes); small enough to stay listpack-encoded. Expires

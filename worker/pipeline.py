@@ -1,12 +1,15 @@
 """The stage composition, in one place.
 
-    parse -> dewrap -> drop_repeats -> to_simplified -> detect_script
-          -> fingerprint -> dedupe decision -> tag -> keywords, entities
+    prepare: parse -> dewrap -> drop_repeats -> to_simplified -> detect_script -> fingerprint
+    the dedupe decision
+    finish:  tag -> keywords, entities -> the result
 
 Every stage is a plain function of plain values; only the dedupe index behind
 :func:`process` differs between a Celery worker (Redis + Lua) and
 ``newsflow process`` (memory). The worker, the embedded mode and the
-benchmarks all call :func:`process`.
+benchmarks all call :func:`process`; a worker running a batch calls
+:func:`prepare` for all its articles, decides them in one round trip, then
+calls :func:`finish` for each (worker/batch.py).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker import __version__
-from worker.article import SCHEMA, Rejection, now_iso, parse_article, text_hash
+from worker.article import SCHEMA, Article, Rejection, now_iso, parse_article, text_hash
 from worker.config import Settings
-from worker.dedupe import DedupeIndex, Entry
+from worker.dedupe import Decision, DedupeIndex, Entry
 from worker.stages import fingerprint as fp
 from worker.stages import segment, tagging
 from worker.stages.normalise import dewrap, drop_repeats
@@ -85,19 +88,21 @@ def rejected(raw: object, error: Rejection, worker: str = "") -> Outcome:
                    submitted_at=float(submitted) if isinstance(submitted, int | float) else None)
 
 
-def process(
-    raw: object,
-    index: DedupeIndex,
-    analyser: Analyser,
-    settings: Settings,
-    *,
-    revision: Callable[[str, str], int] = lambda _id, _hash: 1,
-    worker: str = "",
-) -> Outcome:
-    """Run one submitted article through every stage.
+@dataclass
+class Prepared:
+    """An article up to its dedupe decision: what :func:`finish` needs after it."""
 
-    ``revision(id, text_hash)`` says which revision this text is under its id.
-    """
+    article: Article
+    text: str
+    simplified: str
+    script: str
+    repeats: int
+    entry: Entry
+    timings: dict[str, float]
+
+
+def prepare(raw: object, settings: Settings, worker: str = "") -> Prepared | Outcome:
+    """The stages before the dedupe decision; a rejected :class:`Outcome` for bad input."""
     clock = _Clock()
     try:
         article = parse_article(raw, max_chars=settings.max_chars)
@@ -108,19 +113,30 @@ def process(
     simplified = segment.to_simplified(text)
     script = detect_script(text, simplified)
     letters = fp.letters(simplified)
-    fingerprint = fp.fingerprint(letters)
-    sketch = fp.minhash(letters)
+    entry = Entry(article.id, fp.fingerprint(letters), fp.minhash(letters))
     clock.lap("fingerprint")
-    decision = index.decide(Entry(article.id, fingerprint, sketch))
-    clock.lap("dedupe")
+    return Prepared(article, text, simplified, script, repeats, entry, clock.timings)
 
+
+def finish(
+    prepared: Prepared,
+    decision: Decision,
+    analyser: Analyser,
+    settings: Settings,
+    *,
+    revision: Callable[[str, str], int] = lambda _id, _hash: 1,
+    worker: str = "",
+) -> Outcome:
+    """The stages after the dedupe decision: analysis (when the decision calls for it) and the result."""
+    clock = _Clock()
+    article, text, simplified = prepared.article, prepared.text, prepared.simplified
     result: dict[str, Any] = {"id": article.id, "status": decision.status}
     if decision.status != "unique":
         result["duplicate_of"] = decision.duplicate_of
         result["similarity"] = decision.similarity
-    result["script"] = script
+    result["script"] = prepared.script
     result["text"] = text
-    result["repeats_removed"] = repeats
+    result["repeats_removed"] = prepared.repeats
     analyse = (
         decision.status == "unique"
         or (decision.status == "near_duplicate" and settings.analyse_near_duplicates)
@@ -141,6 +157,29 @@ def process(
     result["schema"] = SCHEMA
     result["worker"] = worker
     result["processed_at"] = now_iso()
-    result["timings_ms"] = clock.timings
+    result["timings_ms"] = {**prepared.timings, **clock.timings}
     result["version"] = __version__
-    return Outcome(article.id, decision.status, result, digest, fingerprint, article.submitted_at)
+    return Outcome(article.id, decision.status, result, digest, prepared.entry.fingerprint,
+                   article.submitted_at)
+
+
+def process(
+    raw: object,
+    index: DedupeIndex,
+    analyser: Analyser,
+    settings: Settings,
+    *,
+    revision: Callable[[str, str], int] = lambda _id, _hash: 1,
+    worker: str = "",
+) -> Outcome:
+    """Run one submitted article through every stage: :func:`prepare`, the decision, :func:`finish`.
+
+    ``revision(id, text_hash)`` says which revision this text is under its id.
+    """
+    prepared = prepare(raw, settings, worker)
+    if isinstance(prepared, Outcome):
+        return prepared
+    started = time.perf_counter()
+    decision = index.decide(prepared.entry)
+    prepared.timings["dedupe"] = round((time.perf_counter() - started) * 1000, 3)
+    return finish(prepared, decision, analyser, settings, revision=revision, worker=worker)

@@ -62,6 +62,34 @@ class RedisIndex:
         return cls(client, keys, s.dedupe_window, threshold=s.near_threshold, shards=s.dedupe_shards)
 
     def decide(self, entry: Entry) -> Decision:
+        keys, args = self._call(entry)
+        return _decision(self._decide(keys=keys, args=args))
+
+    def decide_many(self, entries: list[Entry]) -> list[Decision]:
+        """Decide ``entries`` in order, in one round trip: each decision is its own atomic EVALSHA.
+
+        The same decisions as calling :meth:`decide` on each in turn: Redis runs
+        a pipeline's scripts in order, so a copy later in the list sees the
+        article it copies registered. Entries whose script Redis lost (a
+        restart) are decided again, in order, once it is loaded.
+        """
+        if not entries:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for entry in entries:
+            keys, args = self._call(entry)
+            pipe.evalsha(self._decide.sha, len(keys), *keys, *args)
+        decisions = []
+        for entry, reply in zip(entries, pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                decisions.append(self.decide(entry))
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                decisions.append(_decision(reply))
+        return decisions
+
+    def _call(self, entry: Entry) -> tuple[list[str], list[object]]:
         xfield, xshard = exact_field(entry.fingerprint)
         bands = band_fields(entry.sketch)
         live = self._buckets.live()
@@ -69,15 +97,7 @@ class RedisIndex:
         args = [entry.id, handle(entry.id), xfield, short_sketch(entry.sketch), self._need, MAX_CANDIDATES,
                 self._buckets.ttl(live[-1]), len(bands), xshard % shards,
                 *(n % shards for _, n in bands), *(field for field, _ in bands)]
-        keys = [self._keys.dedupe_docs(bucket) for bucket in live]
-        status, owner, matched = self._decide(keys=keys, args=args)
-        status = status.decode() if isinstance(status, bytes) else status
-        owner = owner.decode() if isinstance(owner, bytes) else owner
-        if status == "duplicate":
-            return Decision("duplicate", owner, 1.0)
-        if status == "near_duplicate":
-            return Decision("near_duplicate", owner, similarity(int(matched)))
-        return Decision.unique()
+        return [self._keys.dedupe_docs(bucket) for bucket in live], args
 
     def forget(self, article_id: str, fingerprint: str) -> None:
         xfield, xshard = exact_field(fingerprint)
@@ -86,3 +106,12 @@ class RedisIndex:
             keys.append(self._keys.dedupe_docs(bucket))
             keys.append(self._keys.dedupe_shard(bucket, xshard % self._shards))
         self._forget(keys=keys, args=[handle(article_id), xfield])
+
+
+def _decision(reply: list[object]) -> Decision:
+    status, owner, matched = (v.decode() if isinstance(v, bytes) else v for v in reply)
+    if status == "duplicate":
+        return Decision("duplicate", str(owner), 1.0)
+    if status == "near_duplicate":
+        return Decision("near_duplicate", str(owner), similarity(int(matched)))
+    return Decision.unique()
