@@ -28,6 +28,7 @@ from pathlib import Path
 import opencc
 
 from worker.config import ConfigError
+from worker.stages.shared import one_object_per_value
 
 Token = tuple[str, str, int]  # (word in original script, POS, start offset)
 
@@ -176,6 +177,9 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
         for word, freq, tag in entries:
             tokenizer.add_word(word, freq, tag)
         pos = jieba.posseg.POSTokenizer(tokenizer)
+        pos.makesure_userdict_loaded()
+        one_object_per_value(tokenizer.FREQ)
+        one_object_per_value(pos.word_tag_tab)
         return Engine(
             name,
             cut=lambda s: tokenizer.lcut(s, HMM=hmm),

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from worker.stages.segment import DATA, Token, analysis_form, to_simplified
+from worker.stages.shared import one_object_per_value
 
 ENTITY_KINDS = {
     "nr": "person",
@@ -53,7 +54,7 @@ def lexicon(user_stopwords: str = "") -> Lexicon:
     words = set(tfidf.stop_words)
     for path in [NEWS_STOPWORDS] + ([Path(user_stopwords)] if user_stopwords else []):
         words.update(read_stopwords(path))
-    return Lexicon(tfidf.idf_freq, tfidf.median_idf, frozenset(words))
+    return Lexicon(one_object_per_value(tfidf.idf_freq), tfidf.median_idf, frozenset(words))
 
 
 def read_stopwords(path: Path) -> set[str]:
