@@ -15,6 +15,7 @@ Prints tables and writes bench/out/report.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import multiprocessing
 import os
@@ -104,6 +105,7 @@ def run_bare(articles: list[dict[str, Any]], procs: int, settings: Settings,
     analyser = pipeline.Analyser.from_settings(settings)
     analyser.warm()
     _state.update(analyser=analyser, settings=settings)  # loaded before fork: shared pages
+    gc.freeze()  # as the worker's pool parent does before it forks (worker/app.py)
     chunks = [articles[i : i + settings.batch_size] for i in range(0, len(articles), settings.batch_size)]
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(procs, initializer=_bare_init, initargs=(decisions,)) as pool:
