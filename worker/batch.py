@@ -227,14 +227,14 @@ class BatchRunner:
                 pipe.hincrby(self.keys.attempts, article_id, 1)
             pipe.expire(self.keys.attempts, BATCH_TTL)
 
-        replies = iter(self._send(count))
-        counted = {}
-        for article_id in valid:
-            reply = next(replies)
+        replies = iter(self._send(count))  # in order, one per valid id (an id twice counts twice)
+        counts = []
+        for article_id in article_ids:
+            reply = next(replies) if valid_id(article_id) else 1
             if isinstance(reply, Exception):
                 raise reply
-            counted[article_id] = int(reply)
-        return [counted[a] if valid_id(a) else 1 for a in article_ids]
+            counts.append(int(reply))
+        return counts
 
     def _done(self, outcome: pipeline.Outcome, records: dict[str, Record], batch: str, attempts: int,
               started: float) -> str:
