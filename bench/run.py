@@ -5,10 +5,12 @@
     python -m bench.run --lengths 400-560 --procs 2 --engines jieba-rs --skip-latency
 
 For each engine and process count it runs the same stage composition
-(worker/pipeline.py) twice on the same articles: in a bare ``multiprocessing``
-pool, and through the real path (submit -> Redis -> N worker processes ->
-results stream). The ratio of the two is the figure that matters: the machine
-may be shared and noisy, but both halves of a ratio run back to back.
+(worker/pipeline.py) on the same articles in a bare ``multiprocessing`` pool
+and through the real path (submit -> Redis -> N worker processes -> results
+stream), alternating ``--rounds`` times (2: bare, newsflow, bare, newsflow,
+each on half the articles). The ratio of the two is the figure that matters:
+the machine may be shared and noisy, but both halves of a ratio run
+interleaved, minutes apart at most.
 Prints tables and writes bench/out/report.json.
 """
 
@@ -350,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procs", default=None,
                         help="comma list; default all cores (quick), 1,2,4,... up to the cores (full)")
     parser.add_argument("--engines", default="jieba,jieba-rs")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternate the bare pool and newsflow this many times, on articles/rounds each")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--data", type=Path, default=SIGHAN,
                         help="SIGHAN 2005 gold files to take sentences from (else samples/)")
@@ -366,8 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         procs = _powers(cores) if args.profile == "full" else [cores]
     engines = [e for e in args.engines.split(",") if e != "jieba-rs" or _has_rjieba()]
     low, _, high = args.lengths.partition("-")
-    articles = stream(n, lengths=(int(low), int(high or low)), sighan=args.data)
-    chars = sum(len(a["text"]) for a in articles)
+    rounds = max(1, args.rounds)
+    # One list, run `rounds` times by each half in turn (bare, newsflow, bare, ...), so that
+    # a machine that slows down or speeds up for a minute weighs on both halves.
+    articles = stream(max(1, n // rounds), lengths=(int(low), int(high or low)), sighan=args.data)
+    n = len(articles) * rounds
+    chars = sum(len(a["text"]) for a in articles) * rounds
     report: dict[str, Any] = {
         "machine": {"cores": cores, "cpu": _cpu_model(), "python": platform.python_version(),
                     "redis": _redis_version()},
@@ -375,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": [], "latency": [],
     }
     cpu = report["machine"]["cpu"]
-    print(f"{n:,} articles, {chars / n:,.0f} characters on average, {cores} cores, {cpu}")
+    print(f"{n:,} articles ({len(articles):,} x {rounds} rounds), {chars / n:,.0f} characters on average, "
+          f"{cores} cores, {cpu}")
     decisions = decide_all(articles, Settings())
     header = ["engine", "procs", "bare/s", "newsflow/s", "ratio", "newsflow chars/s", "child USS MB",
               "pool PSS MB", "redis ms/article", "redis busy"]
@@ -383,8 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     for engine in engines:
         settings = Settings(engine=engine)
         for p in procs:
-            bare = run_bare(articles, p, settings, decisions)
-            real = run_real(articles, p, engine)
+            bares, reals = [], []
+            for _ in range(rounds):
+                bares.append(run_bare(articles, p, settings, decisions))
+                reals.append(run_real(articles, p, engine))
+            bare, real = _combined(bares), _combined(reals)
             ratio = real["rate"] / bare["rate"]
             mem = real["memory"]
             uss = [c["uss_mb"] for c in mem["children"]]
@@ -414,6 +426,18 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(f"\nreport: {args.out}")
     return 0
+
+
+def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several rounds as one: rates over the total time; memory from the last round."""
+    seconds = sum(r["seconds"] for r in runs)
+    count = sum(r["articles"] for r in runs)
+    out = {**runs[-1], "articles": count, "seconds": seconds, "rate": count / seconds,
+           "round_rates": [r["rate"] for r in runs]}
+    if "redis_cpu_ms_per_article" in out:
+        cpu = sum(r["redis_cpu_ms_per_article"] * r["articles"] for r in runs) / 1000
+        out.update(redis_cpu_ms_per_article=cpu * 1000 / count, redis_busy=cpu / seconds)
+    return out
 
 
 def _cpu_model() -> str:
