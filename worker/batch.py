@@ -90,15 +90,17 @@ class BatchRunner:
             self.broker.zrem(self.keys.batches, batch_id)
             log.warning("batch_missing", batch=batch_id, status="missing", ms=0.0, worker=self.name)
             return {"batch": batch_id, "missing": True}
-        summary = self.run_articles(orjson.loads(payload), batch_id)
-        pipe = self.broker.pipeline()
-        pipe.delete(self.keys.batch(batch_id))
-        pipe.zrem(self.keys.batches, batch_id)
-        pipe.hdel(self.keys.attempts, f"resend:{batch_id}")
-        pipe.execute()
-        return summary
 
-    def run_articles(self, raws: list[Any], batch: str) -> dict[str, Any]:
+        def drop_stash(pipe: redis.client.Pipeline) -> None:
+            pipe.delete(self.keys.batch(batch_id))
+            pipe.zrem(self.keys.batches, batch_id)
+            pipe.hdel(self.keys.attempts, f"resend:{batch_id}")
+
+        return self.run_articles(orjson.loads(payload), batch_id, done=drop_stash)
+
+    def run_articles(self, raws: list[Any], batch: str,
+                     done: Callable[[redis.client.Pipeline], None] | None = None) -> dict[str, Any]:
+        """Process ``raws``; ``done`` adds its commands to the round trip that writes the last results."""
         started = time.perf_counter()
         self._unsent = []  # left over only by a batch that Redis interrupted: it is redelivered
         ids = [r.get("id") for r in raws if isinstance(r, dict) and valid_id(r.get("id"))]
@@ -116,7 +118,13 @@ class BatchRunner:
             raw["id"] for raw, status in zip(raws, statuses, strict=True)
             if status != "retry" and isinstance(raw, dict) and valid_id(raw.get("id"))
         ]
-        self._send(lambda pipe: pipe.hdel(self.keys.attempts, *settled, f"delivery:{batch}"))
+
+        def finish(pipe: redis.client.Pipeline) -> None:
+            pipe.hdel(self.keys.attempts, *settled, f"delivery:{batch}")
+            if done is not None:
+                done(pipe)
+
+        self._send(finish)
         self.store.trim()  # at most once per NEWSFLOW_TRIM_INTERVAL across all workers
         ms = round((time.perf_counter() - started) * 1000, 1)
         log.info("batch", batch=batch, status="done", n=len(raws), ms=ms, worker=self.name,
