@@ -152,13 +152,8 @@ class BatchRunner:
         that a poison article is still started exactly max_attempts times.
         """
         statuses = ["noop"] * len(raws)
-        todo = []
-        for i, raw in enumerate(raws):
-            if (record := _done_before(raw, records)) is not None:
-                log.info("article", id=raw.get("id"), status=record.status, batch=batch, noop=True,
-                         worker=self.name)
-            else:
-                todo.append(i)
+        todo = [i for i, raw in enumerate(raws)
+                if not self._skip_done(raw, records, batch, time.perf_counter())]
         attempts = self._count_attempts([raws[i].get("id") if isinstance(raws[i], dict) else None
                                          for i in todo])
         ready: list[tuple[int, int, pipeline.Prepared, float]] = []
@@ -227,13 +222,17 @@ class BatchRunner:
         self._send(correct)
 
     def _count_attempts(self, article_ids: list[object]) -> list[int]:
-        """Raise the attempt count of each article, in one round trip (1 for an invalid id)."""
+        """Raise the attempt count of each article before it is processed, in one round trip.
+
+        An invalid id counts 1: parse_article rejects it before anything can crash.
+        """
         valid = [a for a in article_ids if valid_id(a)]
 
         def count(pipe: redis.client.Pipeline) -> None:
             for article_id in valid:
                 pipe.hincrby(self.keys.attempts, article_id, 1)
-            pipe.expire(self.keys.attempts, BATCH_TTL)
+            if valid:
+                pipe.expire(self.keys.attempts, BATCH_TTL)
 
         replies = iter(self._send(count))  # in order, one per valid id (an id twice counts twice)
         counts = []
@@ -243,6 +242,14 @@ class BatchRunner:
                 raise reply
             counts.append(int(reply))
         return counts
+
+    def _skip_done(self, raw: Any, records: dict[str, Record], batch: str, started: float) -> bool:
+        """Whether the article already has its result for this very text (a redelivery); logs it."""
+        record = _done_before(raw, records)
+        if record is not None:
+            log.info("article", id=raw.get("id"), status=record.status, batch=batch, noop=True,
+                     ms=_ms(started), worker=self.name)
+        return record is not None
 
     def _done(self, outcome: pipeline.Outcome, records: dict[str, Record], batch: str, attempts: int,
               started: float) -> str:
@@ -257,12 +264,9 @@ class BatchRunner:
 
     def _one(self, raw: Any, records: dict[str, Record], batch: str) -> str:
         started = time.perf_counter()
-        article_id = raw.get("id") if isinstance(raw, dict) else None
-        if (record := _done_before(raw, records)) is not None:
-            log.info("article", id=article_id, status=record.status, batch=batch, noop=True,
-                     ms=_ms(started), worker=self.name)
+        if self._skip_done(raw, records, batch, started):
             return "noop"
-        attempts = self._count_attempt(article_id)
+        attempts = self._count_attempts([raw.get("id") if isinstance(raw, dict) else None])[0]
         if attempts > self.settings.max_attempts:
             return self._give_up(raw, batch, attempts - 1, "worker_lost",
                                  "the worker processing this article died or hung every time", started)
@@ -274,21 +278,6 @@ class BatchRunner:
         except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
             return self._failed_attempt(raw, batch, exc, attempts, started)
         return self._done(outcome, records, batch, attempts, started)
-
-    def _count_attempt(self, article_id: object) -> int:
-        """Raise and return the article's attempt count, before it is processed."""
-        if not valid_id(article_id):
-            self._send(lambda _pipe: None)
-            return 1  # rejected by parse_article before anything can crash
-
-        def count(pipe: redis.client.Pipeline) -> None:
-            pipe.hincrby(self.keys.attempts, article_id, 1)
-            pipe.expire(self.keys.attempts, BATCH_TTL)
-
-        replies = self._send(count)
-        if isinstance(replies[0], Exception):
-            raise replies[0]
-        return int(replies[0])
 
     def _send(self, add: Callable[[redis.client.Pipeline], None]) -> list[Any]:
         """One round trip: the unsent results first (they were processed first), then what ``add`` queues.
