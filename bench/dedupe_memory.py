@@ -21,21 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.support import RedisServer
+from tests.support import Clock, RedisServer
 from worker.dedupe.index import BANDS, Entry
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
 from worker.stages.fingerprint import NUM_PERM
 
 WINDOW = 7 * 86_400
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def main(argv: list[str] | None = None) -> int:

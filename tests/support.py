@@ -37,6 +37,16 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str =
         delay = min(0.2, delay * 1.5)
 
 
+class Clock:
+    """A clock that stands still until a test (or benchmark) moves ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class RedisServer:
     """A throwaway redis-server; never the machine's own on 6379."""
 

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from tests.support import Clock
 from worker.dedupe.index import BUCKETS, Decision, Entry, MemoryIndex
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
@@ -14,14 +15,6 @@ from worker.stages import fingerprint as fp
 from worker.stages.segment import to_simplified
 
 WINDOW = 7 * 86_400
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def edited(text: str, fraction: float, seed: int = 0) -> str:
