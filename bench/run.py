@@ -88,18 +88,12 @@ def decide_all(articles: list[dict[str, Any]], settings: Settings) -> dict[str, 
     workers (a copy judged a duplicate skips analysis in both).
     """
     index, decisions = MemoryIndex(), {}
-
-    class _Record:
-        def decide(self, entry: Any) -> Any:
-            decisions[entry.id] = index.decide(entry)
-            return decisions[entry.id]
-
-        def forget(self, article_id: str, fingerprint: str) -> None:  # pragma: no cover
-            pass
-
-    recorder = _Record()
     for raw in articles:
-        _fingerprint_only(raw, recorder, settings)
+        # With the sketch, as the workers decide: near-duplicates decide which
+        # copies count as exact duplicates (and so skip analysis).
+        prepared = pipeline.prepare(raw, settings)
+        if isinstance(prepared, pipeline.Prepared):
+            decisions[prepared.entry.id] = index.decide(prepared.entry)
     return decisions
 
 
@@ -117,21 +111,6 @@ def run_bare(articles: list[dict[str, Any]], procs: int, settings: Settings,
         elapsed = time.perf_counter() - started
     return {"articles": len(articles), "seconds": elapsed, "rate": len(articles) / elapsed,
             "result_bytes": total_bytes}
-
-
-def _fingerprint_only(raw: dict[str, Any], index: Any, settings: Settings) -> None:
-    from worker.article import parse_article
-    from worker.dedupe import Entry
-    from worker.stages import fingerprint as fp
-    from worker.stages import segment
-    from worker.stages.normalise import dewrap, drop_repeats
-
-    article = parse_article(raw, max_chars=settings.max_chars)
-    text, _ = drop_repeats(dewrap(article.text))
-    letters = fp.letters(segment.to_simplified(text))
-    # With the sketch, as the workers decide: near-duplicates decide which
-    # copies count as exact duplicates (and so skip analysis).
-    index.decide(Entry(article.id, fp.fingerprint(letters), fp.minhash(letters)))
 
 
 # -- the real path ---------------------------------------------------------------
