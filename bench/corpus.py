@@ -42,8 +42,13 @@ def sentences(sighan: Path = SIGHAN) -> list[str]:
     return sorted({to_simplified.convert(s) for s in out})
 
 
-def stream(n: int, duplicate_share: float = 0.2, seed: int = 7, lengths: tuple[int, int] = (300, 3000),
-           sighan: Path = SIGHAN) -> list[dict[str, str]]:
+def stream(
+    n: int,
+    duplicate_share: float = 0.2,
+    seed: int = 7,
+    lengths: tuple[int, int] = (300, 3000),
+    sighan: Path = SIGHAN,
+) -> list[dict[str, str]]:
     """``n`` articles of ``lengths`` characters (uniform), ``duplicate_share`` of them re-sent copies."""
     rng = random.Random(seed)
     pool = sentences(sighan)

@@ -90,7 +90,7 @@ def sighan_articles(per_file: int, root: Path = SIGHAN, min_chars: int = 500) ->
 
 # --- variants ------------------------------------------------------------------
 
-_TO_HALF = str.maketrans("，。：；！？（）“”", ",.:;!?()\"\"")
+_TO_HALF = str.maketrans("，。：；！？（）“”", ',.:;!?()""')
 
 
 def rewrap(text: str, rng: random.Random, _pool: str) -> str:

@@ -58,10 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - started
         after = client.info("memory")["used_memory"]
         per = (after - before) / args.articles
-        print(f"{args.articles} articles over {args.days:g} days, {args.shards} shards per bucket, "
-              f"{BANDS} bands: used_memory +{(after - before) / 2**20:.1f} MiB = {per:.0f} bytes per article")
-        print(f"decide: {elapsed / args.articles * 1e6:.0f} us per article, wall, one EVALSHA each "
-              "(client, round trip and Lua together)")
+        print(
+            f"{args.articles} articles over {args.days:g} days, {args.shards} shards per bucket, "
+            f"{BANDS} bands: used_memory +{(after - before) / 2**20:.1f} MiB = {per:.0f} bytes per article"
+        )
+        print(
+            f"decide: {elapsed / args.articles * 1e6:.0f} us per article, wall, one EVALSHA each "
+            "(client, round trip and Lua together)"
+        )
         shard_keys = [k for k in client.scan_iter("newsflow:dd:*", count=10_000) if not k.endswith(b":doc")]
         doc_keys = list(client.scan_iter("newsflow:dd:*:doc"))
         sample = random.Random(2).sample(shard_keys, min(500, len(shard_keys)))
@@ -71,13 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             enc = client.object("encoding", k).decode()
             encodings[enc] = encodings.get(enc, 0) + 1
             lengths.append(client.hlen(k))
-        print(f"keys: {len(shard_keys)} shard hashes (sampled encodings {encodings}, "
-              f"{np.mean(lengths):.0f} fields on average), {len(doc_keys)} doc hashes")
+        print(
+            f"keys: {len(shard_keys)} shard hashes (sampled encodings {encodings}, "
+            f"{np.mean(lengths):.0f} fields on average), {len(doc_keys)} doc hashes"
+        )
         shard_bytes = sum(client.memory_usage(k, samples=0) for k in sample) / sum(lengths)
         doc_bytes = sum(client.memory_usage(k, samples=0) for k in doc_keys) / args.articles
-        print(f"MEMORY USAGE: {shard_bytes:.1f} bytes per exact or band field, "
-              f"{doc_bytes:.0f} bytes per doc; "
-              f"estimated {shard_bytes * (BANDS + 1) + doc_bytes:.0f} bytes per article")
+        print(
+            f"MEMORY USAGE: {shard_bytes:.1f} bytes per exact or band field, "
+            f"{doc_bytes:.0f} bytes per doc; "
+            f"estimated {shard_bytes * (BANDS + 1) + doc_bytes:.0f} bytes per article"
+        )
         ttls = sorted({client.ttl(k) for k in doc_keys})
         print(f"doc hash TTLs (seconds): {ttls}")
     finally:

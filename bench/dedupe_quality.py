@@ -37,8 +37,15 @@ from worker.stages.normalise import dewrap, drop_repeats
 from worker.stages.segment import to_simplified
 
 WINDOW = 7 * 86_400
-TARGETS = {"rewrap": 1.0, "punctuation": 1.0, "script": 1.0, "boilerplate": 0.99, "edits_2%": 0.99,
-           "edits_5%": 0.95, "sentences_10%": 0.99}
+TARGETS = {
+    "rewrap": 1.0,
+    "punctuation": 1.0,
+    "script": 1.0,
+    "boilerplate": 0.99,
+    "edits_2%": 0.99,
+    "edits_5%": 0.95,
+    "sentences_10%": 0.99,
+}
 
 
 def entry(article_id: str, text: str):
@@ -96,8 +103,12 @@ def run(index_factory, base: list, named: dict[str, list]) -> tuple[dict, int, i
     return recall, tp, fp_, base_fp // len(named), decisions
 
 
-def sweep(originals: list[Article], base_entries: dict[str, object], named: dict[str, list],
-          negatives: list[Article]) -> None:
+def sweep(
+    originals: list[Article],
+    base_entries: dict[str, object],
+    named: dict[str, list],
+    negatives: list[Article],
+) -> None:
     """Recall and false-positive counts by threshold, from the estimated similarities alone."""
     shorts = {i: short_sketch(e.sketch) for i, e in base_entries.items()}
     est: dict[str, list[float]] = defaultdict(list)
@@ -123,15 +134,19 @@ def sweep(originals: list[Article], base_entries: dict[str, object], named: dict
             bands[field].add(i)
     pairs = {tuple(sorted(p)) for ids in bands.values() for p in _pairs(sorted(ids))}
     neg.extend(matches(shorts[a], shorts[b]) / NUM_PERM for a, b in pairs)
-    print(f"\nthreshold sweep (estimated similarity; {len(neg)} same-source or same-band negative pairs, "
-          f"highest {max(neg, default=0):.3f}):")
+    print(
+        f"\nthreshold sweep (estimated similarity; {len(neg)} same-source or same-band negative pairs, "
+        f"highest {max(neg, default=0):.3f}):"
+    )
     names = list(named)
     print("  thr  " + " ".join(f"{n[:13]:>13}" for n in names) + "  neg>=thr")
     for thr in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
         cells = " ".join(f"{sum(s >= thr for s in est[n]) / len(est[n]):>13.3f}" for n in names)
         print(f"  {thr:.2f} {cells}  {sum(s >= thr for s in neg):>8}")
-    print("  mean estimated similarity per variant: "
-          + ", ".join(f"{n} {sum(est[n]) / len(est[n]):.2f}" for n in names))
+    print(
+        "  mean estimated similarity per variant: "
+        + ", ".join(f"{n} {sum(est[n]) / len(est[n]):.2f}" for n in names)
+    )
 
 
 def _pairs(ids: list[str]):
@@ -150,15 +165,19 @@ def main(argv: list[str] | None = None) -> int:
 
     data = labelled_set(args.per_file, args.sighan)
     if not data.sighan:
-        print(f"note: {args.sighan} not found; the project's own corpus alone ({len(data.originals)} "
-              "originals, below the 300 the targets are stated for)")
+        print(
+            f"note: {args.sighan} not found; the project's own corpus alone ({len(data.originals)} "
+            "originals, below the 300 the targets are stated for)"
+        )
     base_articles = data.originals + data.negatives
     base_articles.sort(key=lambda a: a.id)
     base = [entry(a.id, a.text) for a in base_articles]
     named = make_variants(data.originals, args.seed)
-    print(f"{len(data.originals)} originals, {len(data.negatives)} hard negatives; variants per kind: "
-          + ", ".join(f"{n} {len(r)}" for n, r in named.items())
-          + f" (sentence kinds: originals of {MIN_SENTENCES}+ sentences)")
+    print(
+        f"{len(data.originals)} originals, {len(data.negatives)} hard negatives; variants per kind: "
+        + ", ".join(f"{n} {len(r)}" for n, r in named.items())
+        + f" (sentence kinds: originals of {MIN_SENTENCES}+ sentences)"
+    )
 
     memory = run(lambda: MemoryIndex(WINDOW, args.threshold), base, named)
     results = {"memory": memory}
@@ -167,8 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         import uuid
 
         client = server.client()
-        results["redis"] = run(lambda: RedisIndex(client, Keys(f"q{uuid.uuid4().hex[:8]}"), WINDOW,
-                                                  threshold=args.threshold), base, named)
+        results["redis"] = run(
+            lambda: RedisIndex(client, Keys(f"q{uuid.uuid4().hex[:8]}"), WINDOW, threshold=args.threshold),
+            base,
+            named,
+        )
         server.stop()
         same = results["redis"][4] == memory[4]
         print(f"redis and memory indexes made the same decisions: {same}")
@@ -186,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<15}{r:>8.3f}{ex:>8.3f}{'' if target is None else f'{target:>8.2f}'}{mark}")
     flagged = tp + fps + base_fp
     precision = tp / flagged if flagged else 1.0
-    print(f"  precision {precision:.4f} ({tp} right, {fps} variants pointing at the wrong original, "
-          f"{base_fp} originals or hard negatives flagged)")
+    print(
+        f"  precision {precision:.4f} ({tp} right, {fps} variants pointing at the wrong original, "
+        f"{base_fp} originals or hard negatives flagged)"
+    )
     sweep(data.originals, {e.id: e for e in base}, named, data.negatives)
     return 0
 

@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     normalised = [drop_repeats(dewrap(t))[0] for t in texts]
     normalise_ms = (time.process_time() - started) / len(texts) * 1000
     simplified = [to_simplified(t) for t in normalised]
-    print(f"{len(texts)} articles of {args.chars} characters; normalise (dewrap + drop_repeats) "
-          f"{normalise_ms:.3f} ms CPU per article")
+    print(
+        f"{len(texts)} articles of {args.chars} characters; normalise (dewrap + drop_repeats) "
+        f"{normalise_ms:.3f} ms CPU per article"
+    )
 
     started = time.process_time()
     for t in simplified:
@@ -82,16 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     for t in simplified:
         fp.minhash(fp.letters(t))
     sketch_ms = (time.process_time() - started) / len(texts) * 1000 - letters_ms
-    print(f"  letters + exact fingerprint {letters_ms:.3f} ms, MinHash sketch {sketch_ms:.3f} ms "
-          "CPU per article")
+    print(
+        f"  letters + exact fingerprint {letters_ms:.3f} ms, MinHash sketch {sketch_ms:.3f} ms "
+        "CPU per article"
+    )
 
     memory = MemoryIndex(WINDOW)
     started = time.process_time()
     statuses = [stage(memory, f"a{i}", t) for i, t in enumerate(simplified)]
     memory_ms = (time.process_time() - started) / len(texts) * 1000
-    print(f"  dedupe stage, memory index: {memory_ms:.3f} ms CPU per article "
-          f"({statuses.count('unique')} unique, {statuses.count('near_duplicate')} near, "
-          f"{statuses.count('duplicate')} exact)")
+    print(
+        f"  dedupe stage, memory index: {memory_ms:.3f} ms CPU per article "
+        f"({statuses.count('unique')} unique, {statuses.count('near_duplicate')} near, "
+        f"{statuses.count('duplicate')} exact)"
+    )
 
     server = RedisServer(Path(tempfile.mkdtemp(prefix="dedupe-speed-")))
     try:
@@ -107,9 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         # commandstats also counts the commands a script runs; the client sends only scripts.
         sent = sum(stats.get(k, {}).get("calls", 0) for k in ("cmdstat_evalsha", "cmdstat_eval"))
         server_us = sum(stats.get(k, {}).get("usec", 0) for k in ("cmdstat_evalsha", "cmdstat_eval"))
-        print(f"  dedupe stage, redis index: {cpu_ms:.3f} ms CPU per article in this process, "
-              f"{wall_ms:.3f} ms wall; {sent / len(texts):.2f} round trips (EVALSHA) per article; "
-              f"redis-server {server_us / len(texts):.0f} us per article")
+        print(
+            f"  dedupe stage, redis index: {cpu_ms:.3f} ms CPU per article in this process, "
+            f"{wall_ms:.3f} ms wall; {sent / len(texts):.2f} round trips (EVALSHA) per article; "
+            f"redis-server {server_us / len(texts):.0f} us per article"
+        )
         print(f"  both indexes decided alike: {redis_statuses == statuses}")
     finally:
         server.stop()

@@ -30,8 +30,9 @@ def measure(n: int) -> dict[str, float]:
         stashed = _bytes_under(r, "bench:*") / n
         r.delete(*r.keys("bench:*"))
         for i in range(0, n, 50):
-            client.app.send_task("newsflow.submit", kwargs={"articles": articles[i : i + 50]},
-                                 queue=client.keys.queue)
+            client.app.send_task(
+                "newsflow.submit", kwargs={"articles": articles[i : i + 50]}, queue=client.keys.queue
+            )
         in_message = _bytes_under(r, "bench:*") / n
     finally:
         deployment.stop()
@@ -50,10 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     m = measure(args.articles)
     print(f"{args.articles} articles queued, no worker running")
     print(f"  article text, UTF-8:                      {m['utf8_bytes']:8,.0f} B/article")
-    print(f"  newsflow batch (stash + small message):   {m['newsflow_bytes']:8,.0f} B/article"
-          f"  ({m['newsflow_bytes'] / m['utf8_bytes']:.2f}x the text)")
-    print(f"  articles inside Celery messages:          {m['celery_message_bytes']:8,.0f} B/article"
-          f"  ({m['celery_message_bytes'] / m['utf8_bytes']:.2f}x the text)")
+    print(
+        f"  newsflow batch (stash + small message):   {m['newsflow_bytes']:8,.0f} B/article"
+        f"  ({m['newsflow_bytes'] / m['utf8_bytes']:.2f}x the text)"
+    )
+    print(
+        f"  articles inside Celery messages:          {m['celery_message_bytes']:8,.0f} B/article"
+        f"  ({m['celery_message_bytes'] / m['utf8_bytes']:.2f}x the text)"
+    )
     return 0
 
 

@@ -97,8 +97,9 @@ def decide_all(articles: list[dict[str, Any]], settings: Settings) -> dict[str, 
     return decisions
 
 
-def run_bare(articles: list[dict[str, Any]], procs: int, settings: Settings,
-             decisions: dict[str, Any]) -> dict[str, Any]:
+def run_bare(
+    articles: list[dict[str, Any]], procs: int, settings: Settings, decisions: dict[str, Any]
+) -> dict[str, Any]:
     analyser = pipeline.Analyser.from_settings(settings)
     analyser.warm()
     _state.update(analyser=analyser, settings=settings)  # loaded before fork: shared pages
@@ -109,8 +110,12 @@ def run_bare(articles: list[dict[str, Any]], procs: int, settings: Settings,
         started = time.perf_counter()
         total_bytes = sum(pool.imap_unordered(_bare_chunk, chunks))
         elapsed = time.perf_counter() - started
-    return {"articles": len(articles), "seconds": elapsed, "rate": len(articles) / elapsed,
-            "result_bytes": total_bytes}
+    return {
+        "articles": len(articles),
+        "seconds": elapsed,
+        "rate": len(articles) / elapsed,
+        "result_bytes": total_bytes,
+    }
 
 
 # -- the real path ---------------------------------------------------------------
@@ -129,22 +134,55 @@ class Deployment:
         self.dir = Path(tempfile.mkdtemp(prefix="newsflow-bench-"))
         self.port = free_port()
         self.redis_proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.redis = redis.Redis.from_url(self.url)
         _wait(lambda: _pings(self.redis), 10)
-        self.env = dict(os.environ, **env, NEWSFLOW_REDIS_URL=self.url, NEWSFLOW_PREFIX="bench",
-                        NEWSFLOW_LOG_FORMAT="json", NEWSFLOW_RESULT_TTL="3600")
+        self.env = dict(
+            os.environ,
+            **env,
+            NEWSFLOW_REDIS_URL=self.url,
+            NEWSFLOW_PREFIX="bench",
+            NEWSFLOW_LOG_FORMAT="json",
+            NEWSFLOW_RESULT_TTL="3600",
+        )
         self.settings = Settings.from_env(self.env)
         log = open(self.dir / "worker.log", "wb")  # noqa: SIM115
         self.worker = subprocess.Popen(
-            [sys.executable, "-m", "producer.cli", "worker", "--concurrency", str(procs),
-             "--loglevel", "ERROR", "--without-gossip", "--without-mingle", "--hostname", "bench@%h"],
-            env={**self.env, "NEWSFLOW_LOG_FORMAT": "json"}, stdout=log, stderr=subprocess.STDOUT,
-            cwd=ROOT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "producer.cli",
+                "worker",
+                "--concurrency",
+                str(procs),
+                "--loglevel",
+                "ERROR",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                "bench@%h",
+            ],
+            env={**self.env, "NEWSFLOW_LOG_FORMAT": "json"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
         )
 
     def children(self) -> list[psutil.Process]:
@@ -196,10 +234,15 @@ def run_real(articles: list[dict[str, Any]], procs: int, engine: str) -> dict[st
         elapsed = time.perf_counter() - started
         redis_cpu = _redis_cpu(deployment.redis) - cpu_before
         memory = worker_memory(deployment)
-        return {"articles": len(articles), "seconds": elapsed, "rate": len(articles) / elapsed,
-                "memory": memory, "queued_bytes_upper_bound": queued_bytes,
-                "redis_cpu_ms_per_article": redis_cpu * 1000 / len(articles),
-                "redis_busy": redis_cpu / elapsed}
+        return {
+            "articles": len(articles),
+            "seconds": elapsed,
+            "rate": len(articles) / elapsed,
+            "memory": memory,
+            "queued_bytes_upper_bound": queued_bytes,
+            "redis_cpu_ms_per_article": redis_cpu * 1000 / len(articles),
+            "redis_busy": redis_cpu / elapsed,
+        }
     finally:
         deployment.stop()
 
@@ -234,8 +277,9 @@ def _memory(process: psutil.Process) -> dict[str, Any] | None:
     return {"pid": process.pid, "rss_mb": rss, "pss_mb": pss, "uss_mb": uss}
 
 
-def run_latency(articles: list[dict[str, Any]], procs: int, engine: str, rate: float,
-                seconds: float) -> dict[str, dict[str, Any]]:
+def run_latency(
+    articles: list[dict[str, Any]], procs: int, engine: str, rate: float, seconds: float
+) -> dict[str, dict[str, Any]]:
     """Submit to results entry at ``rate`` articles/s, the two ways articles arrive.
 
     ``submit``: one ``Client.submit`` per article, so one batch task each (the
@@ -254,8 +298,13 @@ def run_latency(articles: list[dict[str, Any]], procs: int, engine: str, rate: f
         client.wait([client.submit({"id": "warmup", "text": "预热文章。"})], timeout=120)
         count = min(len(articles) // 2, max(20, int(rate * seconds)))  # never wait for more than was sent
         out = {"submit": _paced(deployment, client, articles[:count], rate, "submit")}
-        bridge = subprocess.Popen([sys.executable, "-m", "producer.cli", "bridge"], env=deployment.env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        bridge = subprocess.Popen(
+            [sys.executable, "-m", "producer.cli", "bridge"],
+            env=deployment.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
         _wait(lambda: _reading(deployment.redis), 60)
         # Warm up the bridge too: its first enqueue connects its Celery producer.
         warmed = deployment.redis.xlen(client.keys.results) + 1
@@ -275,8 +324,9 @@ def _reading(client: redis.Redis) -> bool:
     return any(c.get("cmd") == "xreadgroup" for c in client.client_list())
 
 
-def _paced(deployment: Deployment, client: Any, articles: list[dict[str, Any]], rate: float,
-           way: str) -> dict[str, Any]:
+def _paced(
+    deployment: Deployment, client: Any, articles: list[dict[str, Any]], rate: float, way: str
+) -> dict[str, Any]:
     r = deployment.redis
     results = client.keys.results
     base = r.xlen(results)
@@ -328,14 +378,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=PROFILES, default="quick")
     parser.add_argument("--articles", type=int, default=None)
     parser.add_argument("--lengths", default="300-3000", help="article length range in characters")
-    parser.add_argument("--procs", default=None,
-                        help="comma list; default all cores (quick), 1,2,4,... up to the cores (full)")
+    parser.add_argument(
+        "--procs",
+        default=None,
+        help="comma list; default all cores (quick), 1,2,4,... up to the cores (full)",
+    )
     parser.add_argument("--engines", default="jieba,jieba-rs")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="alternate the bare pool and newsflow this many times, on articles/rounds each")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="alternate the bare pool and newsflow this many times, on articles/rounds each",
+    )
     parser.add_argument("--skip-latency", action="store_true")
-    parser.add_argument("--data", type=Path, default=SIGHAN,
-                        help="SIGHAN 2005 gold files to take sentences from (else samples/)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=SIGHAN,
+        help="SIGHAN 2005 gold files to take sentences from (else samples/)",
+    )
     parser.add_argument("--out", default=str(OUT / "report.json"))
     args = parser.parse_args(argv)
     if shutil.which("redis-server") is None:
@@ -356,17 +417,36 @@ def main(argv: list[str] | None = None) -> int:
     n = len(articles) * rounds
     chars = sum(len(a["text"]) for a in articles) * rounds
     report: dict[str, Any] = {
-        "machine": {"cores": cores, "cpu": _cpu_model(), "python": platform.python_version(),
-                    "redis": _redis_version()},
-        "articles": n, "chars": chars, "sentences": "sighan2005" if args.data.is_dir() else "samples",
-        "throughput": [], "latency": [],
+        "machine": {
+            "cores": cores,
+            "cpu": _cpu_model(),
+            "python": platform.python_version(),
+            "redis": _redis_version(),
+        },
+        "articles": n,
+        "chars": chars,
+        "sentences": "sighan2005" if args.data.is_dir() else "samples",
+        "throughput": [],
+        "latency": [],
     }
     cpu = report["machine"]["cpu"]
-    print(f"{n:,} articles ({len(articles):,} x {rounds} rounds), {chars / n:,.0f} characters on average, "
-          f"{cores} cores, {cpu}")
+    print(
+        f"{n:,} articles ({len(articles):,} x {rounds} rounds), {chars / n:,.0f} characters on average, "
+        f"{cores} cores, {cpu}"
+    )
     decisions = decide_all(articles, Settings())
-    header = ["engine", "procs", "bare/s", "newsflow/s", "ratio", "newsflow chars/s", "child USS MB",
-              "pool PSS MB", "redis ms/article", "redis busy"]
+    header = [
+        "engine",
+        "procs",
+        "bare/s",
+        "newsflow/s",
+        "ratio",
+        "newsflow chars/s",
+        "child USS MB",
+        "pool PSS MB",
+        "redis ms/article",
+        "redis busy",
+    ]
     rows = []
     for engine in engines:
         settings = Settings(engine=engine)
@@ -379,15 +459,30 @@ def main(argv: list[str] | None = None) -> int:
             ratio = real["rate"] / bare["rate"]
             mem = real["memory"]
             uss = [c["uss_mb"] for c in mem["children"]]
-            report["throughput"].append({"engine": engine, "procs": p, "bare": bare, "real": real,
-                                         "ratio": ratio})
-            rows.append([engine, p, bare["rate"], real["rate"], f"{ratio:.2f}",
-                         f"{chars / real['seconds']:,.0f}", max(uss) if uss else 0.0, mem["pool_pss_mb"],
-                         f"{real['redis_cpu_ms_per_article']:.3f}", f"{real['redis_busy']:.0%}"])
+            report["throughput"].append(
+                {"engine": engine, "procs": p, "bare": bare, "real": real, "ratio": ratio}
+            )
+            rows.append(
+                [
+                    engine,
+                    p,
+                    bare["rate"],
+                    real["rate"],
+                    f"{ratio:.2f}",
+                    f"{chars / real['seconds']:,.0f}",
+                    max(uss) if uss else 0.0,
+                    mem["pool_pss_mb"],
+                    f"{real['redis_cpu_ms_per_article']:.3f}",
+                    f"{real['redis_busy']:.0%}",
+                ]
+            )
             print(table("", header, rows[-1:]).split("\n", 1)[1], flush=True)
     print()
-    print(table("Throughput (articles/s): bare multiprocessing pool vs submit -> workers -> results",
-                header, rows))
+    print(
+        table(
+            "Throughput (articles/s): bare multiprocessing pool vs submit -> workers -> results", header, rows
+        )
+    )
     if not args.skip_latency:
         lat_rows = []
         for engine in engines:
@@ -396,11 +491,25 @@ def main(argv: list[str] | None = None) -> int:
             lat = run_latency(articles, p, engine, rate=best / 2, seconds=LATENCY_SECONDS[args.profile])
             for way, figures in lat.items():
                 report["latency"].append({"engine": engine, "procs": p, "way": way, **figures})
-                lat_rows.append([engine, p, way, figures["rate"], figures.get("p50_ms", 0.0),
-                                 figures.get("p95_ms", 0.0), figures.get("p99_ms", 0.0)])
+                lat_rows.append(
+                    [
+                        engine,
+                        p,
+                        way,
+                        figures["rate"],
+                        figures.get("p50_ms", 0.0),
+                        figures.get("p95_ms", 0.0),
+                        figures.get("p99_ms", 0.0),
+                    ]
+                )
         print()
-        print(table("Latency at half the measured maximum rate (submit -> results entry, ms)",
-                    ["engine", "procs", "way in", "rate/s", "p50", "p95", "p99"], lat_rows))
+        print(
+            table(
+                "Latency at half the measured maximum rate (submit -> results entry, ms)",
+                ["engine", "procs", "way in", "rate/s", "p50", "p95", "p99"],
+                lat_rows,
+            )
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(f"\nreport: {args.out}")
@@ -411,8 +520,13 @@ def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Several rounds as one: rates over the total time; memory from the last round."""
     seconds = sum(r["seconds"] for r in runs)
     count = sum(r["articles"] for r in runs)
-    out = {**runs[-1], "articles": count, "seconds": seconds, "rate": count / seconds,
-           "round_rates": [r["rate"] for r in runs]}
+    out = {
+        **runs[-1],
+        "articles": count,
+        "seconds": seconds,
+        "rate": count / seconds,
+        "round_rates": [r["rate"] for r in runs],
+    }
     if "redis_cpu_ms_per_article" in out:
         cpu = sum(r["redis_cpu_ms_per_article"] * r["articles"] for r in runs) / 1000
         out.update(redis_cpu_ms_per_article=cpu * 1000 / count, redis_busy=cpu / seconds)

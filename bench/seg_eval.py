@@ -131,9 +131,12 @@ def explore(data: dict[str, list[list[str]]], engine_name: str) -> None:
     """The variants tried while choosing the defaults, for the record."""
     rows: list[tuple[str, dict[str, float]]] = []
     eng = segment.engine(engine_name)
-    rows.append(("raw text, engine alone", {
-        name: score_function(eng.cut, gold).prf[2] for name, gold in data.items()
-    }))
+    rows.append(
+        (
+            "raw text, engine alone",
+            {name: score_function(eng.cut, gold).prf[2] for name, gold in data.items()},
+        )
+    )
     for conversion in CONVERSIONS:
         for hmm in (True, False):
             for fold in (True, False):
@@ -206,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         if not segment.has_engine(name):
             print(f"seg_eval: engine {name} is not installed (pip install 'newsflow[fast]'); skipping it.")
     engines = [e for e in engines if segment.has_engine(e)]
-    print(f"SIGHAN 2005 from {data_dir}; conversion {segment.CONVERSION}; "
-          f"user dict {settings.user_dict or '-'}")
+    print(
+        f"SIGHAN 2005 from {data_dir}; conversion {segment.CONVERSION}; user dict {settings.user_dict or '-'}"
+    )
     results: dict[str, dict[str, float]] = {}
     for name in engines:
         for pos in (False, True):  # load the engine and OpenCC outside the timing
@@ -219,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {corpus: s.prf[2] for corpus, _, s in rows}
         print_table(f"engine {name} (newsflow segment --engine {name})", rows)
     if "jieba" in results and "jieba-rs" in results:
-        print("\nF1 jieba-rs minus jieba: " + "  ".join(
-            f"{c} {results['jieba-rs'][c] - results['jieba'][c]:+.4f}" for c in results["jieba"]
-        ))
+        print(
+            "\nF1 jieba-rs minus jieba: "
+            + "  ".join(f"{c} {results['jieba-rs'][c] - results['jieba'][c]:+.4f}" for c in results["jieba"])
+        )
         engine_agreement(settings)
     if args.explore:
         for name in engines:

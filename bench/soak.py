@@ -109,22 +109,35 @@ def main() -> int:
             if time.monotonic() >= next_sample:
                 info = client.redis.info("memory")
                 done = client.redis.xlen(client.keys.results)
-                sample = (round(time.monotonic() - started), len(sent), done, rss_mb(workers),
-                          keys_without_ttl(client), info["used_memory"] / 2**20)
+                sample = (
+                    round(time.monotonic() - started),
+                    len(sent),
+                    done,
+                    rss_mb(workers),
+                    keys_without_ttl(client),
+                    info["used_memory"] / 2**20,
+                )
                 samples.append(sample)
-                print(f"{sample[0]:>6} {sample[1]:>7} {sample[2]:>8} {sample[3]:>8.1f} {len(sample[4]):>11} "
-                      f"{sample[5]:>9.1f}", flush=True)
+                print(
+                    f"{sample[0]:>6} {sample[1]:>7} {sample[2]:>8} {sample[3]:>8.1f} {len(sample[4]):>11} "
+                    f"{sample[5]:>9.1f}",
+                    flush=True,
+                )
                 next_sample += args.every
             time.sleep(0.05)  # pacing the steady rate
         results = client.wait(sent, timeout=300)
         counts = result_counts(client)
         dead = client.redis.xlen(client.keys.dead)
         first, last = samples[min(1, len(samples) - 1)], samples[-1]
-        print(f"\nsent {len(sent)}, results {len(results)}, duplicate entries "
-              f"{sum(c - 1 for c in counts.values())}, dead {dead}, "
-              f"attempt counters left {client.redis.hlen(client.keys.attempts)}")
-        print(f"worker RSS {first[3]:.1f} MB at {first[0]}s -> {last[3]:.1f} MB at {last[0]}s "
-              f"({last[3] - first[3]:+.1f} MB)")
+        print(
+            f"\nsent {len(sent)}, results {len(results)}, duplicate entries "
+            f"{sum(c - 1 for c in counts.values())}, dead {dead}, "
+            f"attempt counters left {client.redis.hlen(client.keys.attempts)}"
+        )
+        print(
+            f"worker RSS {first[3]:.1f} MB at {first[0]}s -> {last[3]:.1f} MB at {last[0]}s "
+            f"({last[3] - first[3]:+.1f} MB)"
+        )
         print(f"keys without TTL {len(first[4])} -> {len(last[4])}: {', '.join(last[4])}")
         grown = set(last[4]) - set(first[4])
         if grown:

@@ -43,7 +43,6 @@ from worker.keys import BRIDGE_GROUP
 log = structlog.get_logger("newsflow.bridge")
 
 
-
 def inbox_id(entry: str) -> str:
     """The id of an inbox entry that brings none: stable, so a redelivery reuses it."""
     return f"inbox-{entry}"
@@ -65,9 +64,7 @@ def to_article(entry: str, fields: dict[bytes, bytes], max_chars: int) -> tuple[
     if given is not None:
         decoded = given.decode("utf-8", "replace")
         if not valid_id(decoded):
-            raise Rejection(
-                "bad_id", f"id must be 1-128 characters of [A-Za-z0-9._/-], got {decoded[:80]!r}"
-            )
+            raise Rejection("bad_id", f"id must be 1-128 characters of [A-Za-z0-9._/-], got {decoded[:80]!r}")
         article_id = decoded
     article: dict[str, Any] = {}
     for raw_name, raw_value in fields.items():
@@ -152,7 +149,10 @@ class Bridge:
         deadline = time.monotonic() + self.gather_ms / 1000
         while len(more) < room and (left := deadline - time.monotonic()) > 0:
             got = self.redis.xreadgroup(
-                self.group, self.consumer, {self.inbox: ">"}, count=room - len(more),
+                self.group,
+                self.consumer,
+                {self.inbox: ">"},
+                count=room - len(more),
                 block=max(1, int(left * 1000)),
             )
             if not got:
@@ -165,8 +165,12 @@ class Bridge:
         if time.monotonic() < self._next_claim:
             return []
         cursor, claimed, *_ = self.redis.xautoclaim(
-            self.inbox, self.group, self.consumer, self.min_idle_ms,
-            start_id=self._claim_cursor, count=self.count,
+            self.inbox,
+            self.group,
+            self.consumer,
+            self.min_idle_ms,
+            start_id=self._claim_cursor,
+            count=self.count,
         )
         self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
         if self._claim_cursor == "0-0":  # went round the whole pending list: rest a while
@@ -182,8 +186,12 @@ class Bridge:
         deliveries = {
             p["message_id"]: p["times_delivered"]
             for p in self.redis.xpending_range(
-                self.inbox, self.group, min=claimed[0][0], max=claimed[-1][0],
-                count=len(claimed), consumername=self.consumer,
+                self.inbox,
+                self.group,
+                min=claimed[0][0],
+                max=claimed[-1][0],
+                count=len(claimed),
+                consumername=self.consumer,
             )
         }
         kept = []

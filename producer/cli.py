@@ -69,8 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consumer", default=None, help="consumer name in the bridge group (default host/pid)")
     p.add_argument("--count", type=int, default=None, help="entries per read (default NEWSFLOW_BATCH_SIZE)")
     p.add_argument("--block-ms", type=int, default=1000, help="how long one read waits for entries")
-    p.add_argument("--min-idle-ms", type=int, default=60_000,
-                   help="take over entries another bridge left pending this long (default 60000)")
+    p.add_argument(
+        "--min-idle-ms",
+        type=int,
+        default=60_000,
+        help="take over entries another bridge left pending this long (default 60000)",
+    )
     p.set_defaults(func=cmd_bridge)
 
     p = sub.add_parser("results", help="print results as JSON lines (acknowledged once printed)")
@@ -126,7 +130,10 @@ def _progress(total: int | None, label: str, quiet: bool):
     )
 
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         transient=True,
     )
     bar.start()
@@ -224,8 +231,13 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
     stopping: list[int] = []
     # SIGTERM finishes the batch in hand: what is read is queued and acknowledged first.
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-    bridge = Bridge(Client(settings), consumer=args.consumer, count=args.count,
-                    block_ms=args.block_ms, min_idle_ms=args.min_idle_ms)
+    bridge = Bridge(
+        Client(settings),
+        consumer=args.consumer,
+        count=args.count,
+        block_ms=args.block_ms,
+        min_idle_ms=args.min_idle_ms,
+    )
     bridge.run(stop=lambda: bool(stopping))
     return 0
 
@@ -280,7 +292,7 @@ def _shown_dead(entry: str, fields: dict[str, bytes]) -> dict[str, Any]:
     for name in ("error", "article"):
         if name in fields:
             shown[name] = orjson.loads(fields[name])
-    raw = {k[len("raw."):]: text(v) for k, v in fields.items() if k.startswith("raw.")}
+    raw = {k[len("raw.") :]: text(v) for k, v in fields.items() if k.startswith("raw.")}
     if raw:
         shown["raw"] = raw
     for name in ("attempts", "at", "inbox_entry"):
@@ -306,8 +318,10 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
             missing += 1
             print(f"{article_id}: nothing stored under this id", file=sys.stderr)
             continue
-        print(f"{article_id}: removed {removed['records']} record, {removed['results']} results entries, "
-              f"{removed['dead']} dead entries")
+        print(
+            f"{article_id}: removed {removed['records']} record, {removed['results']} results entries, "
+            f"{removed['dead']} dead entries"
+        )
     return 1 if missing else 0
 
 

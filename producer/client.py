@@ -158,7 +158,7 @@ class Client:
             article["_submitted_at"] = time.time()
             self.enqueue([article])
         else:
-            raw = {k[len("raw."):]: v for k, v in fields.items() if k.startswith("raw.")}
+            raw = {k[len("raw.") :]: v for k, v in fields.items() if k.startswith("raw.")}
             if "id" not in raw and article_id:
                 raw["id"] = article_id
             self.redis.xadd(self.keys.inbox, raw)

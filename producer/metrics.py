@@ -39,20 +39,29 @@ class StatusCollector(Collector):
         yield _gauge("newsflow_redis_up", "1 if Redis answered this scrape, else 0.", int(redis_info["ok"]))
         if not redis_info["ok"]:
             return
-        yield _gauge("newsflow_redis_used_memory_bytes", "Memory Redis reports in use.",
-                     redis_info["used_memory"])
-        yield _gauge("newsflow_redis_maxmemory_bytes", "Redis maxmemory (0: no limit).",
-                     redis_info["maxmemory"])
-        yield _gauge("newsflow_queue_batches", "Batch tasks waiting in the Celery queue.",
-                     status["queue"]["batches"])
-        yield _gauge("newsflow_queue_reserved_batches", "Batch tasks delivered to workers and not yet acked.",
-                     status["queue"]["reserved"])
+        yield _gauge(
+            "newsflow_redis_used_memory_bytes", "Memory Redis reports in use.", redis_info["used_memory"]
+        )
+        yield _gauge(
+            "newsflow_redis_maxmemory_bytes", "Redis maxmemory (0: no limit).", redis_info["maxmemory"]
+        )
+        yield _gauge(
+            "newsflow_queue_batches", "Batch tasks waiting in the Celery queue.", status["queue"]["batches"]
+        )
+        yield _gauge(
+            "newsflow_queue_reserved_batches",
+            "Batch tasks delivered to workers and not yet acked.",
+            status["queue"]["reserved"],
+        )
         yield _gauge("newsflow_inbox_entries", "Entries in the inbox stream.", status["inbox"]["length"])
-        lag = GaugeMetricFamily("newsflow_inbox_lag",
-                                "Inbox entries not yet delivered to the consumer group.", labels=["group"])
-        pending = GaugeMetricFamily("newsflow_inbox_pending",
-                                    "Inbox entries delivered to the group and not yet acknowledged.",
-                                    labels=["group"])
+        lag = GaugeMetricFamily(
+            "newsflow_inbox_lag", "Inbox entries not yet delivered to the consumer group.", labels=["group"]
+        )
+        pending = GaugeMetricFamily(
+            "newsflow_inbox_pending",
+            "Inbox entries delivered to the group and not yet acknowledged.",
+            labels=["group"],
+        )
         for group in status["inbox"]["groups"]:
             if group["lag"] is not None:
                 lag.add_metric([group["name"]], group["lag"])
@@ -60,38 +69,50 @@ class StatusCollector(Collector):
         yield lag
         yield pending
         yield _gauge("newsflow_results_entries", "Entries in the results stream.", status["results_length"])
-        yield _gauge("newsflow_results_overflow", "Results entries dropped by the emergency MAXLEN cap.",
-                     status.get("results_overflow", 0))
+        yield _gauge(
+            "newsflow_results_overflow",
+            "Results entries dropped by the emergency MAXLEN cap.",
+            status.get("results_overflow", 0),
+        )
         yield _gauge("newsflow_dead_entries", "Entries in the dead stream.", status["dead"])
         workers = status["workers"]
         yield _gauge("newsflow_workers_online", "Workers with a live heartbeat.", workers["online"])
-        concurrency = GaugeMetricFamily("newsflow_worker_concurrency", "Pool processes of each worker.",
-                                        labels=["worker"])
-        active = GaugeMetricFamily("newsflow_worker_active_tasks", "Tasks each worker is running now.",
-                                   labels=["worker"])
+        concurrency = GaugeMetricFamily(
+            "newsflow_worker_concurrency", "Pool processes of each worker.", labels=["worker"]
+        )
+        active = GaugeMetricFamily(
+            "newsflow_worker_active_tasks", "Tasks each worker is running now.", labels=["worker"]
+        )
         for node in workers["nodes"]:
             concurrency.add_metric([node["node"]], node["concurrency"])
             active.add_metric([node["node"]], node["active"])
         yield concurrency
         yield active
-        articles = CounterMetricFamily("newsflow_articles", "Article outcomes since the deployment began.",
-                                       labels=["status"])
-        last_minute = GaugeMetricFamily("newsflow_articles_last_minute", "Article outcomes in the last 60 s.",
-                                        labels=["status"])
+        articles = CounterMetricFamily(
+            "newsflow_articles", "Article outcomes since the deployment began.", labels=["status"]
+        )
+        last_minute = GaugeMetricFamily(
+            "newsflow_articles_last_minute", "Article outcomes in the last 60 s.", labels=["status"]
+        )
         for s in STATUSES:
             articles.add_metric([s], status["totals"][s])
             last_minute.add_metric([s], status["last_minute"][s])
         yield articles
         yield last_minute
-        yield _gauge("newsflow_duplicate_ratio", "Exact and near duplicates as a share of all outcomes.",
-                     status["duplicate_ratio"])
+        yield _gauge(
+            "newsflow_duplicate_ratio",
+            "Exact and near duplicates as a share of all outcomes.",
+            status["duplicate_ratio"],
+        )
         yield from self._latency(status)
 
     def _latency(self, status: dict[str, Any]) -> Iterator[Metric]:
         recent = status["latency_ms"]
         quantiles = GaugeMetricFamily(
             "newsflow_latency_recent_seconds",
-            f"Submit-to-result latency quantiles over the last {recent['window']}.", labels=["quantile"])
+            f"Submit-to-result latency quantiles over the last {recent['window']}.",
+            labels=["quantile"],
+        )
         for label, q in (("0.5", "p50"), ("0.95", "p95")):
             if recent[q] is not None:
                 quantiles.add_metric([label], recent[q] / 1000)
@@ -105,7 +126,9 @@ class StatusCollector(Collector):
         yield HistogramMetricFamily(
             "newsflow_latency_seconds",
             "Submit-to-result latency of every outcome since the deployment began.",
-            buckets=buckets, sum_value=status["latency_sum_ms"] / 1000)
+            buckets=buckets,
+            sum_value=status["latency_sum_ms"] / 1000,
+        )
 
 
 def registry(settings: Settings) -> CollectorRegistry:
@@ -120,6 +143,9 @@ def serve(settings: Settings, port: int, addr: str = "0.0.0.0") -> None:
     import sys
 
     start_http_server(port, addr=addr, registry=registry(settings))
-    print(f"newsflow metrics for prefix {settings.prefix} on http://{addr}:{port}/metrics", file=sys.stderr,
-          flush=True)
+    print(
+        f"newsflow metrics for prefix {settings.prefix} on http://{addr}:{port}/metrics",
+        file=sys.stderr,
+        flush=True,
+    )
     threading.Event().wait()

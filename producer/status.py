@@ -34,8 +34,12 @@ __all__ = ["STATUSES", "collect", "render", "table"]
 
 def _client(url: str) -> redis.Redis:
     # One try, no backoff: a status that waits out retries is no use while Redis is down.
-    return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT,
-                                retry=Retry(NoBackoff(), 0))
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=COMMAND_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def collect(settings: Settings, now: float | None = None, with_histogram: bool = False) -> dict[str, Any]:
@@ -59,8 +63,11 @@ def collect(settings: Settings, now: float | None = None, with_histogram: bool =
         status["redis"]["results_url"] = redact(settings.results_redis_url)
     try:
         broker = _client(settings.redis_url)
-        results = broker if settings.results_redis_url == settings.redis_url else _client(
-            settings.results_redis_url)
+        results = (
+            broker
+            if settings.results_redis_url == settings.redis_url
+            else _client(settings.results_redis_url)
+        )
         status.update(_broker_side(broker, keys))
         status.update(_results_side(results, keys, now, with_histogram))
     except redis.RedisError as exc:
@@ -144,8 +151,11 @@ def _results_side(r: redis.Redis, keys: Keys, now: float, with_histogram: bool) 
         for s in STATUSES
     }
     recent = [sum(col) for col in zip(*(histogram(m) for m in minutes), strict=True)]
-    extra = {"latency_histogram": histogram(stats), "latency_sum_ms": float(stats.get(b"latency_ms", 0))
-             } if with_histogram else {}
+    extra = (
+        {"latency_histogram": histogram(stats), "latency_sum_ms": float(stats.get(b"latency_ms", 0))}
+        if with_histogram
+        else {}
+    )
     return {
         **extra,
         "results_length": results_length,
@@ -157,15 +167,21 @@ def _results_side(r: redis.Redis, keys: Keys, now: float, with_histogram: bool) 
         "per_minute": round(sum(last_minute.values()), 1),
         "duplicate_ratio": round(dupes / done, 4) if done else 0.0,
         "latency_ms": _latency(recent, f"{LATENCY_WINDOW_MINUTES}m"),
-        "latency_ms_total": _latency(histogram(stats), "total",
-                                     float(stats.get(b"latency_ms", 0)), int(stats.get(b"latency_n", 0))),
+        "latency_ms_total": _latency(
+            histogram(stats), "total", float(stats.get(b"latency_ms", 0)), int(stats.get(b"latency_n", 0))
+        ),
     }
 
 
-def _latency(counts: list[int], window: str, total_ms: float | None = None, n: int | None = None
-             ) -> dict[str, Any]:
-    found = {"window": window, "n": sum(counts), "p50": percentile(counts, 0.5),
-             "p95": percentile(counts, 0.95)}
+def _latency(
+    counts: list[int], window: str, total_ms: float | None = None, n: int | None = None
+) -> dict[str, Any]:
+    found = {
+        "window": window,
+        "n": sum(counts),
+        "p50": percentile(counts, 0.5),
+        "p95": percentile(counts, 0.95),
+    }
     if total_ms is not None and n:
         found["mean"] = round(total_ms / n, 1)
     return found
@@ -184,8 +200,11 @@ def table(status: dict[str, Any]):  # noqa: ANN201 - rich.table.Table, imported 
     """The snapshot as a rich table."""
     from rich.table import Table
 
-    out = Table(title=f"newsflow [bold]{status['prefix']}[/] at {status['at']}", show_header=False,
-                title_justify="left")
+    out = Table(
+        title=f"newsflow [bold]{status['prefix']}[/] at {status['at']}",
+        show_header=False,
+        title_justify="left",
+    )
     out.add_column(style="bold cyan", no_wrap=True)
     out.add_column()
     r = status["redis"]
@@ -200,19 +219,30 @@ def table(status: dict[str, Any]):  # noqa: ANN201 - rich.table.Table, imported 
     q = status["queue"]
     out.add_row("queue", f"{q['batches']} batches waiting, {q['reserved']} delivered to workers")
     inbox = status["inbox"]
-    groups = "; ".join(f"group {g['name']}: lag {'?' if g['lag'] is None else g['lag']}, "
-                       f"pending {g['pending']}" for g in inbox["groups"]) or "no consumer group"
+    groups = (
+        "; ".join(
+            f"group {g['name']}: lag {'?' if g['lag'] is None else g['lag']}, pending {g['pending']}"
+            for g in inbox["groups"]
+        )
+        or "no consumer group"
+    )
     out.add_row("inbox", f"{inbox['length']} entries; {groups}")
     overflow = status.get("results_overflow", 0)
-    out.add_row("results", f"{status['results_length']} entries"
-                + (f", {overflow} dropped by the emergency cap" if overflow else ""))
+    out.add_row(
+        "results",
+        f"{status['results_length']} entries"
+        + (f", {overflow} dropped by the emergency cap" if overflow else ""),
+    )
     out.add_row("dead", f"[red]{status['dead']}[/]" if status["dead"] else "0")
     w = status["workers"]
     if w["online"]:
         out.add_row("workers", f"{w['online']} online, {w['active']} of {w['concurrency']} processes busy")
         for node in w["nodes"]:
-            out.add_row("", f"{node['node']}  pid {node['pid']}, concurrency {node['concurrency']}, "
-                            f"active {node['active']}, tasks {node['tasks']}")
+            out.add_row(
+                "",
+                f"{node['node']}  pid {node['pid']}, concurrency {node['concurrency']}, "
+                f"active {node['active']}, tasks {node['tasks']}",
+            )
     else:
         out.add_row("workers", "[bold yellow]none online[/]")
     totals, rates = status["totals"], status["last_minute"]
@@ -221,10 +251,14 @@ def table(status: dict[str, Any]):  # noqa: ANN201 - rich.table.Table, imported 
         out.add_row(f"  {s}", f"{totals[s]} total, {rates[s]:g}/min")
     out.add_row("duplicate ratio", f"{status['duplicate_ratio']:.1%}")
     lat, lat_all = status["latency_ms"], status["latency_ms_total"]
-    out.add_row("latency", f"p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])} submit to result, "
-                           f"last {lat['window']} ({lat['n']} articles)")
-    out.add_row("", f"p50 {_ms(lat_all['p50'])}, p95 {_ms(lat_all['p95'])} all time "
-                    f"({lat_all['n']} articles)")
+    out.add_row(
+        "latency",
+        f"p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])} submit to result, "
+        f"last {lat['window']} ({lat['n']} articles)",
+    )
+    out.add_row(
+        "", f"p50 {_ms(lat_all['p50'])}, p95 {_ms(lat_all['p95'])} all time ({lat_all['n']} articles)"
+    )
     return out
 
 

@@ -46,34 +46,67 @@ def main() -> int:
     started: list[subprocess.Popen] = []
     try:
         print(f"== starting a throwaway redis-server on port {port}")
-        started.append(subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        started.append(
+            subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(workdir),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         client = redis.Redis.from_url(url)
         wait_for(lambda: _pings(client), 10, "redis-server")
 
         print("== starting 2 worker processes")
         with open(workdir / "worker.log", "wb") as log:
-            started.append(subprocess.Popen(
-                [newsflow, "worker", "--concurrency", "2", "--hostname", "demo@%h", "--loglevel", "WARNING"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            ))
+            started.append(
+                subprocess.Popen(
+                    [
+                        newsflow,
+                        "worker",
+                        "--concurrency",
+                        "2",
+                        "--hostname",
+                        "demo@%h",
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
 
         metrics_port = free_port()
         print(f"== starting the Prometheus exporter: newsflow metrics --port {metrics_port}")
-        started.append(subprocess.Popen(
-            [newsflow, "metrics", "--port", str(metrics_port), "--addr", "127.0.0.1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        started.append(
+            subprocess.Popen(
+                [newsflow, "metrics", "--port", str(metrics_port), "--addr", "127.0.0.1"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         wait_for(lambda: _scrape(metrics_url) is not None, 20, "the exporter")
         before = _scrape(metrics_url)
 
         print("== newsflow submit samples/ --wait")
-        subprocess.run([newsflow, "submit", "samples", "--wait", "--timeout", "120"],
-                       env=env, check=True, cwd=ROOT)
+        subprocess.run(
+            [newsflow, "submit", "samples", "--wait", "--timeout", "120"], env=env, check=True, cwd=ROOT
+        )
         after = _scrape(metrics_url)
         print(f"\n== curl {metrics_url} (newsflow_articles_total before -> after)")
         for series, value in after.items():
@@ -95,21 +128,29 @@ def main() -> int:
             print(line)
 
         print("\n== newsflow get samples/01-typhoon.txt (abridged)")
-        out = subprocess.run([newsflow, "get", "samples/01-typhoon.txt"], env=env, check=True,
-                             capture_output=True, cwd=ROOT).stdout
+        out = subprocess.run(
+            [newsflow, "get", "samples/01-typhoon.txt"], env=env, check=True, capture_output=True, cwd=ROOT
+        ).stdout
         result = orjson.loads(out)
         print(f"  script={result['script']} text={result['text'][:40]}...")
         print("  tokens: " + " ".join(f"{w}/{p}" for w, p, _ in result["tokens"][:14]) + " ...")
-        print("  entities: " + ", ".join(f"{kind}: {[e['w'] for e in found]}"
-                                         for kind, found in result["entities"].items() if found))
+        print(
+            "  entities: "
+            + ", ".join(
+                f"{kind}: {[e['w'] for e in found]}" for kind, found in result["entities"].items() if found
+            )
+        )
         print("\n== newsflow status")
         subprocess.run([newsflow, "status"], env=env, check=False)
-        status = orjson.loads(subprocess.run([newsflow, "status", "--json"], env=env, check=True,
-                                             capture_output=True).stdout)
+        status = orjson.loads(
+            subprocess.run([newsflow, "status", "--json"], env=env, check=True, capture_output=True).stdout
+        )
         submitted = _count_samples()
         verdict = "match" if status["processed"] == submitted == status["results_length"] else "DO NOT match"
-        print(f"\n== newsflow status --json: {status['processed']} outcomes, "
-              f"{status['results_length']} results for {submitted} articles submitted: counts {verdict}")
+        print(
+            f"\n== newsflow status --json: {status['processed']} outcomes, "
+            f"{status['results_length']} results for {submitted} articles submitted: counts {verdict}"
+        )
         return 0 if verdict == "match" else 1
     finally:
         for proc in reversed(started):

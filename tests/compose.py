@@ -27,7 +27,7 @@ def interpolate(text: str, env: dict[str, str]) -> str:
         if m is None:
             out.append(text[i:])
             return "".join(out)
-        out.append(text[i:m.start()])
+        out.append(text[i : m.start()])
         if m.group(1) == "$":
             out.append("$")
             i = m.end()
@@ -44,7 +44,7 @@ def interpolate(text: str, env: dict[str, str]) -> str:
                 continue
             depth -= text[j] == "}"
             j += 1
-        word = text[m.end():j - 1]
+        word = text[m.end() : j - 1]
         value = env.get(name)
         unset = value is None or (op.startswith(":") and value == "")
         if op.endswith("?") and unset:

@@ -39,8 +39,12 @@ def start_worker(env: dict[str, str], tmp_path: Path):
     """Start real worker processes; each is stopped at the end of the test."""
     started: list[Worker] = []
 
-    def start(concurrency: int = 1, name: str = "w", extra_env: dict[str, str] | None = None,
-              extra: tuple[str, ...] = ()) -> Worker:
+    def start(
+        concurrency: int = 1,
+        name: str = "w",
+        extra_env: dict[str, str] | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> Worker:
         worker = Worker({**env, **(extra_env or {})}, concurrency, f"{name}{len(started)}", tmp_path, extra)
         started.append(worker)
         return worker

@@ -57,8 +57,22 @@ class RedisServer:
         self.port = port or free_port()
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(workdir),
-                     "--save", "", "--appendonly", "no", "--protected-mode", "no", *extra]
+        self.args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            *extra,
+        ]
         self.proc: subprocess.Popen | None = None
         self.start()
 
@@ -99,15 +113,41 @@ def newsflow_env(settings_env: dict[str, str]) -> dict[str, str]:
 class Worker:
     """``newsflow worker`` as a real process (a prefork pool of ``concurrency`` children)."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 1, name: str = "w", logdir: Path | None = None,
-                 extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        concurrency: int = 1,
+        name: str = "w",
+        logdir: Path | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.log_path = (logdir or Path("/tmp")) / f"worker-{name}-{os.getpid()}-{time.monotonic_ns()}.log"
-        cmd = [sys.executable, "-m", "producer.cli", "worker", "--concurrency", str(concurrency),
-               "--pool", "prefork", "--hostname", f"{name}@%h", "--loglevel", "WARNING",
-               "--without-gossip", "--without-mingle", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "producer.cli",
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "--hostname",
+            f"{name}@%h",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            *extra,
+        ]
         self._log = open(self.log_path, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, env=newsflow_env(env), stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=ROOT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            env=newsflow_env(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -134,9 +174,13 @@ class Bridge:
     def __init__(self, env: dict[str, str], logdir: Path, *args: str) -> None:
         self.log_path = logdir / f"bridge-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "producer.cli", "bridge", *args],
-                                     env=newsflow_env(env), stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "producer.cli", "bridge", *args],
+            env=newsflow_env(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -44,9 +44,14 @@ CASES = {
     "whitespace only": (_article(text=" \n\t\u3000 \r\n"), "rejected", "empty_text"),
     "invalid UTF-8 bytes in a file": (
         _file("broken.txt", STORY.encode()[:30] + b"\xff\xfe" + STORY.encode()[30:]),
-        "rejected", "invalid_utf8"),
+        "rejected",
+        "invalid_utf8",
+    ),
     "invalid UTF-8 bytes in an article (inbox)": (
-        _article(text=STORY.encode()[:31] + b"\xc3"), "rejected", "invalid_utf8"),
+        _article(text=STORY.encode()[:31] + b"\xc3"),
+        "rejected",
+        "invalid_utf8",
+    ),
     "binary junk": (_file("junk.txt", bytes(range(128, 256)) * 4), "rejected", "unknown_encoding"),
     "NUL character": (_article(text=STORY + "\x00"), "rejected", "control_chars"),
     "escape control character": (_article(text="\x1b[31m" + STORY), "rejected", "control_chars"),
@@ -56,7 +61,7 @@ CASES = {
     "id with : (key injection)": (lambda _t: [{"id": "x:result:y", "text": STORY}], "rejected", "bad_id"),
     "id over 128 characters": (lambda _t: [{"id": "a" * 129, "text": STORY}], "rejected", "bad_id"),
     "meta that is not a JSON object": (_article(text=STORY, meta="{not json"), "rejected", "bad_meta"),
-    "JSONL line that is a list": (_jsonl(b'[1, 2, 3]'), "rejected", "not_an_object"),
+    "JSONL line that is a list": (_jsonl(b"[1, 2, 3]"), "rejected", "not_an_object"),
     "JSONL line that is a string": (_jsonl(b'"just text"'), "rejected", "not_an_object"),
     "JSONL line that is not JSON": (_jsonl(b'{"id": "x", "text": '), "rejected", "bad_json"),
     "missing text": (_article(title="標題"), "rejected", "missing_text"),
@@ -68,8 +73,11 @@ CASES = {
     "Big5 file": (_file("big5.txt", STORY.encode("big5")), "unique", None),
     "GB18030 file, Traditional": (_file("gb-hant.txt", STORY.encode("gb18030")), "unique", None),
     "GB18030 file, Simplified": (_file("gb-hans.txt", SIMPLIFIED.encode("gb18030")), "unique", None),
-    "GB18030 JSONL line": (_jsonl(f'{{"id": "gbline", "text": "{SIMPLIFIED}"}}'.encode("gb18030")),
-                           "unique", None),
+    "GB18030 JSONL line": (
+        _jsonl(f'{{"id": "gbline", "text": "{SIMPLIFIED}"}}'.encode("gb18030")),
+        "unique",
+        None,
+    ),
     "UTF-8 with a BOM": (_file("bom.txt", b"\xef\xbb\xbf" + STORY.encode()), "unique", None),
 }
 

@@ -25,8 +25,9 @@ STORIES = [
 
 
 def redis_cli(port: int, *args: str) -> str:
-    done = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, check=True,
-                          timeout=30)
+    done = subprocess.run(
+        ["redis-cli", "-p", str(port), *args], capture_output=True, text=True, check=True, timeout=30
+    )
     assert not done.stdout.startswith("error"), done.stdout
     return done.stdout
 
@@ -37,7 +38,9 @@ def all_settled(client: Client) -> bool:
     groups = {g["name"].decode(): g for g in r.xinfo_groups(client.keys.inbox)}
     bridge = groups.get(BRIDGE_GROUP)
     return bool(
-        bridge and bridge["pending"] == 0 and bridge["lag"] == 0
+        bridge
+        and bridge["pending"] == 0
+        and bridge["lag"] == 0
         and r.llen(client.keys.queue_list) == 0
         and not list(r.scan_iter(match=f"{client.keys.prefix}:batch:*"))
     )
@@ -49,8 +52,20 @@ def test_articles_from_redis_cli_come_back_once_each_through_a_new_group(
 ):
     inbox, results = f"{settings.prefix}:inbox", f"{settings.prefix}:results"
     for i, story in enumerate(STORIES[:5]):
-        redis_cli(redis_server.port, "XADD", inbox, "*", "id", f"cli-{i}", "text", story,
-                  "title", f"標題{i}", "meta", json.dumps({"n": i}))
+        redis_cli(
+            redis_server.port,
+            "XADD",
+            inbox,
+            "*",
+            "id",
+            f"cli-{i}",
+            "text",
+            story,
+            "title",
+            f"標題{i}",
+            "meta",
+            json.dumps({"n": i}),
+        )
     redis_cli(redis_server.port, "XADD", inbox, "*", "id", "cli-0", "text", STORIES[0])  # sent twice
     anonymous = redis_cli(redis_server.port, "XADD", inbox, "*", "text", STORIES[5]).strip()
     redis_cli(redis_server.port, "XADD", inbox, "*", "id", "no-text", "title", "只有標題")
@@ -63,8 +78,20 @@ def test_articles_from_redis_cli_come_back_once_each_through_a_new_group(
     seen: list[dict] = []
 
     def read_some() -> int:
-        out = redis_cli(redis_server.port, "-2", "--json", "XREADGROUP", "GROUP", "downstream", "app-1",
-                        "COUNT", "100", "STREAMS", results, ">")
+        out = redis_cli(
+            redis_server.port,
+            "-2",
+            "--json",
+            "XREADGROUP",
+            "GROUP",
+            "downstream",
+            "app-1",
+            "COUNT",
+            "100",
+            "STREAMS",
+            results,
+            ">",
+        )
         for _stream, entries in json.loads(out) or []:
             for entry, flat in entries:
                 fields = dict(zip(flat[::2], flat[1::2], strict=True))
@@ -102,8 +129,11 @@ def test_malformed_entries_are_rejected_and_parked_without_blocking_the_rest(
     wait_for(lambda: client.get("fine"), 60, "the good entry's result")
     wait_for(lambda: all_settled(client), 30, "inbox and queue to drain")
 
-    codes = {f[b"id"].decode(): orjson.loads(f[b"result"])["error"]["code"]
-             for _, f in r.xrange(client.keys.results) if f[b"status"] == b"rejected"}
+    codes = {
+        f[b"id"].decode(): orjson.loads(f[b"result"])["error"]["code"]
+        for _, f in r.xrange(client.keys.results)
+        if f[b"status"] == b"rejected"
+    }
     bad_id_entry = r.xrange(inbox)[2][0].decode()
     assert codes == {"utf8": "invalid_utf8", "meta": "bad_meta", f"inbox-{bad_id_entry}": "bad_id"}
     raw_texts = {f["id"].decode(): f.get("raw.text") for _, f in client.store.dead_entries()}

@@ -26,8 +26,14 @@ assert client.redis.llen(client.keys.queue_list) == 2
 assert "jieba" not in sys.modules, "producer imported jieba"
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", script], env=newsflow_env(env), cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=newsflow_env(env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
 
@@ -37,8 +43,9 @@ def test_a_bare_celery_app_submits_by_task_name(settings, start_worker):
     # All another Python app needs: the broker URL, the key prefix and the queue name.
     other = Celery(broker=settings.redis_url)
     other.conf.broker_transport_options = {"global_keyprefix": f"{settings.prefix}:"}
-    other.send_task("newsflow.submit", kwargs={"articles": [{"id": "by-name", "text": STORIES[0]}]},
-                    queue=settings.prefix)
+    other.send_task(
+        "newsflow.submit", kwargs={"articles": [{"id": "by-name", "text": STORIES[0]}]}, queue=settings.prefix
+    )
     client = Client(settings)
     result = wait_for(lambda: client.get("by-name"), 60, "the result of the task sent by name")
     assert result["status"] == "unique" and result["revision"] == 1
@@ -49,9 +56,12 @@ def test_submit_waits_at_the_queue_bound_and_finishes_once_workers_start(
 ):
     bound, batch = 100, 50
     articles = tmp_path / "many.jsonl"
-    articles.write_bytes(b"".join(
-        orjson.dumps({"id": f"bp-{i:04d}", "text": f"{STORIES[i % 6]}第{i}則。"}) + b"\n" for i in range(1000)
-    ))
+    articles.write_bytes(
+        b"".join(
+            orjson.dumps({"id": f"bp-{i:04d}", "text": f"{STORIES[i % 6]}第{i}則。"}) + b"\n"
+            for i in range(1000)
+        )
+    )
     client = Client(settings)
     depths: list[int] = []
     sampling = threading.Event()
@@ -65,7 +75,11 @@ def test_submit_waits_at_the_queue_bound_and_finishes_once_workers_start(
     submit_env = newsflow_env(env) | {"NEWSFLOW_QUEUE_BOUND": str(bound), "NEWSFLOW_BATCH_SIZE": str(batch)}
     submit = subprocess.Popen(
         [sys.executable, "-m", "producer.cli", "submit", str(articles), "--wait", "--timeout", "120", "-q"],
-        env=submit_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=submit_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_for(lambda: client.queue_depth() * batch >= bound, 30, "the queue to fill to its bound")

@@ -90,8 +90,12 @@ class Stack:
         self.compose = compose
         self.prefix = f"c{uuid.uuid4().hex[:10]}"
         self.tmp = tmp
-        self.host_env = {"NEWSFLOW_REDIS_URL": redis_url, "NEWSFLOW_PREFIX": self.prefix,
-                         "FLOWER_BASIC_AUTH": "ops:s3cret-flower", "NEWSFLOW_CONCURRENCY": "1"}
+        self.host_env = {
+            "NEWSFLOW_REDIS_URL": redis_url,
+            "NEWSFLOW_PREFIX": self.prefix,
+            "FLOWER_BASIC_AUTH": "ops:s3cret-flower",
+            "NEWSFLOW_CONCURRENCY": "1",
+        }
         self.ports = {"flower": free_port(), "metrics": free_port()}
         self.procs: dict[str, subprocess.Popen] = {}
         self.settings = Settings.from_env(self.host_env)
@@ -114,8 +118,14 @@ class Stack:
     def start(self, service: str) -> subprocess.Popen:
         command = resolve(self.compose["services"][service]["command"], self.host_env)
         log = open(self.tmp / f"{service}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(command, env=self.env(service), cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            env=self.env(service),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs[service] = proc
         return proc
 
@@ -175,6 +185,7 @@ def test_flower_service_command_answers_only_with_its_password(stack):
     url = f"http://127.0.0.1:{stack.ports['flower']}/api/workers"
     wait_for(lambda: _get(url)[0] != 0, 60, "flower to listen")
     assert _get(url)[0] == 401
+
     def listed():
         status, body = _get(url + "?refresh=1", "ops:s3cret-flower")
         return status == 200 and orjson.loads(body) and body

@@ -179,15 +179,18 @@ def test_a_batch_decided_in_one_round_trip_gets_the_decisions_made_one_by_one(re
     """decide_many (one pipeline per batch) decides as decide() in order, copies inside the batch too."""
     rng = random.Random(11)
     texts = [story, *samples]
-    entries = [entry(f"id{n}", edited(rng.choice(texts), rng.choice([0, 0.02, 0.1, 0.6]), seed=n))
-               for n in range(40)]
-    one_by_one = RedisIndex(redis_server.client(), Keys(f"t{uuid.uuid4().hex[:10]}"), WINDOW, shards=4,
-                            clock=Clock())
+    entries = [
+        entry(f"id{n}", edited(rng.choice(texts), rng.choice([0, 0.02, 0.1, 0.6]), seed=n)) for n in range(40)
+    ]
+    one_by_one = RedisIndex(
+        redis_server.client(), Keys(f"t{uuid.uuid4().hex[:10]}"), WINDOW, shards=4, clock=Clock()
+    )
     expected = [one_by_one.decide(e) for e in entries]
     assert {d.status for d in expected} >= {"unique", "duplicate", "near_duplicate"}
 
-    batched = RedisIndex(redis_server.client(), Keys(f"t{uuid.uuid4().hex[:10]}"), WINDOW, shards=4,
-                         clock=Clock())
+    batched = RedisIndex(
+        redis_server.client(), Keys(f"t{uuid.uuid4().hex[:10]}"), WINDOW, shards=4, clock=Clock()
+    )
     assert batched.decide_many(entries[:25]) == expected[:25]
     redis_server.client().script_flush()  # as after a restart: the rest must load the script again
     assert batched.decide_many(entries[25:]) == expected[25:]

@@ -36,8 +36,9 @@ def test_racing_copies_leave_exactly_one_unique(settings, start_worker, seed_sto
     for round_ in range(ROUNDS):
         text = story(rng, seed_story[:600])
         near = round_ % 2 == 1
-        copies = [near_copy(text, rng) if near else hard_wrap(text, rng.randrange(12, 60))
-                  for _ in range(COPIES)]
+        copies = [
+            near_copy(text, rng) if near else hard_wrap(text, rng.randrange(12, 60)) for _ in range(COPIES)
+        ]
         if near:
             letters = [fp.letters(c) for c in copies]
             assert min(fp.jaccard(letters[0], other) for other in letters[1:]) >= 0.9

@@ -41,7 +41,7 @@ def articles(n: int, seed: str, tag: str = "a") -> list[dict[str, str]]:
     out = []
     for i in range(n):
         start = (i * 7) % max(1, len(seed) - 80)
-        out.append({"id": f"{tag}-{i:05d}", "text": f"{seed[start:start + 60]}（第{i}則）"})
+        out.append({"id": f"{tag}-{i:05d}", "text": f"{seed[start : start + 60]}（第{i}則）"})
     return out
 
 
@@ -94,10 +94,10 @@ def test_poison_article_goes_dead_after_exactly_n_attempts_while_batch_mates_suc
     assert client.redis.hlen(client.keys.attempts) == 0
 
 
-def test_python_exception_is_retried_then_dead_after_n_attempts(settings, start_worker, tmp_path,
-                                                                seed_story):
-    start_worker(concurrency=1, extra_env=fault_env(tmp_path, NEWSFLOW_VISIBILITY_TIMEOUT="20"),
-                 extra=FAULT_WORKER)
+def test_python_exception_is_retried_then_dead_after_n_attempts(settings, start_worker, tmp_path, seed_story):
+    start_worker(
+        concurrency=1, extra_env=fault_env(tmp_path, NEWSFLOW_VISIBILITY_TIMEOUT="20"), extra=FAULT_WORKER
+    )
     client = Client(settings)
     bad = {"id": "raises", "text": seed_story[:80] + "FAULT:raise"}
     results = client.wait(client.submit_many([bad, *articles(2, seed_story, "ok")]), timeout=120)
@@ -149,10 +149,12 @@ def test_sigkill_of_a_pool_child_and_of_the_pool_parent_loses_nothing_and_double
     results = client.wait(sent, timeout=300)
     counts = result_ids(client)
     duplicates = sum(c - 1 for c in counts.values() if c > 1)
-    print(f"\nkill test: sent {n}, results {len(results)}, entries {sum(counts.values())}, "
-          f"duplicates {duplicates}, dead {len(dead_entries(client))}, "
-          f"batches held by the killed parent {len(held)}, restored after {redelivered_after:.1f}s "
-          f"(visibility timeout {env['NEWSFLOW_VISIBILITY_TIMEOUT']}s)")
+    print(
+        f"\nkill test: sent {n}, results {len(results)}, entries {sum(counts.values())}, "
+        f"duplicates {duplicates}, dead {len(dead_entries(client))}, "
+        f"batches held by the killed parent {len(held)}, restored after {redelivered_after:.1f}s "
+        f"(visibility timeout {env['NEWSFLOW_VISIBILITY_TIMEOUT']}s)"
+    )
     assert len(results) == n
     assert set(counts) == {a.id for a in sent}
     assert duplicates == 0
@@ -162,8 +164,11 @@ def test_sigkill_of_a_pool_child_and_of_the_pool_parent_loses_nothing_and_double
 def test_redis_restart_with_aof_keeps_every_acknowledged_article(tmp_path, prefix, start_worker, seed_story):
     server = RedisServer(tmp_path / "aof", "--appendonly", "yes", "--appendfsync", "everysec")
     try:
-        env = {"NEWSFLOW_REDIS_URL": server.url, "NEWSFLOW_PREFIX": prefix,
-               "NEWSFLOW_VISIBILITY_TIMEOUT": "5"}
+        env = {
+            "NEWSFLOW_REDIS_URL": server.url,
+            "NEWSFLOW_PREFIX": prefix,
+            "NEWSFLOW_VISIBILITY_TIMEOUT": "5",
+        }
         worker = start_worker(concurrency=1, extra_env=env)
         client = Client(Settings.from_env(env).with_(batch_size=10))
         todo = articles(400, seed_story, "r")
@@ -185,8 +190,10 @@ def test_redis_restart_with_aof_keeps_every_acknowledged_article(tmp_path, prefi
         producer.join(180)
         results = client.wait(acknowledged, timeout=180)
         counts = result_ids(client)
-        print(f"\nrestart test: acknowledged {len(acknowledged)}, refused batches {len(refused)}, "
-              f"results {len(results)}, duplicates {sum(c - 1 for c in counts.values())}")
+        print(
+            f"\nrestart test: acknowledged {len(acknowledged)}, refused batches {len(refused)}, "
+            f"results {len(results)}, duplicates {sum(c - 1 for c in counts.values())}"
+        )
         assert worker.proc.poll() is None
         assert len(acknowledged) >= 150
         assert set(results) == {s.id for s in acknowledged}
@@ -212,8 +219,12 @@ def test_worker_cut_off_for_30s_has_its_batch_redelivered_and_rejoins(
         wait_for(lambda: faults.attempts(tmp_path, "c-00002", "slow"), 60, "the slow article to start")
         cut_at = time.monotonic()
         link.cut()
-        other = start_worker(concurrency=1, name="other", extra=FAULT_WORKER,
-                             extra_env=fault_env(tmp_path, NEWSFLOW_VISIBILITY_TIMEOUT="10"))
+        other = start_worker(
+            concurrency=1,
+            name="other",
+            extra=FAULT_WORKER,
+            extra_env=fault_env(tmp_path, NEWSFLOW_VISIBILITY_TIMEOUT="10"),
+        )
         results = client.wait(sent, timeout=120)
         redelivered_after = time.monotonic() - cut_at
         assert faults.attempts(tmp_path, "c-00002", "slow") == 2  # once cut off, once elsewhere
@@ -225,8 +236,10 @@ def test_worker_cut_off_for_30s_has_its_batch_redelivered_and_rejoins(
         results.update(client.wait(later, timeout=120))
         assert isolated.proc.poll() is None
         counts = result_ids(client)
-        print(f"\ncut test: cut {cut_for:.0f}s, batch redelivered and done after {redelivered_after:.1f}s, "
-              f"results {len(results)}, duplicates {sum(c - 1 for c in counts.values())}")
+        print(
+            f"\ncut test: cut {cut_for:.0f}s, batch redelivered and done after {redelivered_after:.1f}s, "
+            f"results {len(results)}, duplicates {sum(c - 1 for c in counts.values())}"
+        )
         assert len(results) == 15
         assert all(c == 1 for c in counts.values())
         assert {r["worker"] for r in results.values() if r["id"].startswith("after")} <= {

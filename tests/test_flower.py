@@ -40,9 +40,21 @@ def flower(env: dict[str, str], tmp_path: Path):
     port = free_port()
     log = open(tmp_path / "flower.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.app", "flower", f"--basic-auth={AUTH}",
-         f"--port={port}", "--address=127.0.0.1"],
-        env=newsflow_env(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.app",
+            "flower",
+            f"--basic-auth={AUTH}",
+            f"--port={port}",
+            "--address=127.0.0.1",
+        ],
+        env=newsflow_env(env),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: _get(f"{base}/api/workers", None)[0] != 0, 60, "flower to listen")
@@ -61,14 +73,20 @@ def test_flower_api_needs_auth_and_sees_only_its_own_deployment(env, settings, s
     assert _get(f"{flower}/api/workers", "ops:wrong")[0] == 401
 
     # The worker's events reach Flower: it appears in the event-built state.
-    alive = wait_for(lambda: (r := _get(f"{flower}/api/workers?status=1"))[0] == 200 and r[1], 60,
-                     "flower to hear worker events")
+    alive = wait_for(
+        lambda: (r := _get(f"{flower}/api/workers?status=1"))[0] == 200 and r[1],
+        60,
+        "flower to hear worker events",
+    )
     assert all(node.startswith("ours0@") for node in alive), alive
 
     ours, theirs = Client(settings), Client(other)
     ours.wait(ours.submit_many([{"id": "f/1", "text": "颱風今晨登陸。"}]), timeout=90)
-    theirs.wait(theirs.submit_many([{"id": f"g/{i}", "text": f"高鐵第{i}班加開。"} for i in range(3)]
-                                   ) + theirs.submit_many([{"id": "g/x", "text": "另一批。"}]), timeout=90)
+    theirs.wait(
+        theirs.submit_many([{"id": f"g/{i}", "text": f"高鐵第{i}班加開。"} for i in range(3)])
+        + theirs.submit_many([{"id": "g/x", "text": "另一批。"}]),
+        timeout=90,
+    )
 
     def our_tasks():
         status, tasks = _get(f"{flower}/api/tasks")

@@ -45,8 +45,14 @@ def test_worker_logs_each_outcome_and_batch_and_never_the_password(tmp_path, pre
         sent = client.submit_many([{"id": "log/1", "text": "颱風今晨登陸。"}, {"id": "log/2", "text": " "}])
         client.wait(sent, timeout=90)
         status = [
-            subprocess.run([sys.executable, "-m", "producer.cli", "status", *flag], env=newsflow_env(env),
-                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+            subprocess.run(
+                [sys.executable, "-m", "producer.cli", "status", *flag],
+                env=newsflow_env(env),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             for flag in ((), ("--json",))
         ]
         worker.stop()
@@ -75,8 +81,14 @@ def test_worker_logs_each_outcome_and_batch_and_never_the_password(tmp_path, pre
 def test_status_masks_the_password_of_an_unreachable_redis():
     url = f"redis://admin:{PASSWORD}@127.0.0.1:{free_port()}/0"
     env = {"NEWSFLOW_REDIS_URL": url, "NEWSFLOW_PREFIX": "x"}
-    ran = subprocess.run([sys.executable, "-m", "producer.cli", "status"], env=newsflow_env(env), cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    ran = subprocess.run(
+        [sys.executable, "-m", "producer.cli", "status"],
+        env=newsflow_env(env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ran.returncode == 1
     assert "unreachable" in ran.stdout and "admin:***@" in ran.stdout
     assert PASSWORD not in ran.stdout + ran.stderr
@@ -92,8 +104,12 @@ def test_log_lines_are_json_off_a_terminal_and_readable_on_one():
     try:
         for stream, is_json in ((io.StringIO(), True), (Terminal(), False)):
             configure("auto", stream)
-            structlog.get_logger("t").info("article", id="a/1", url=f"redis://u:{PASSWORD}@h/0",
-                                           nested={"urls": [f"rediss://:{PASSWORD}@h:6380"]})
+            structlog.get_logger("t").info(
+                "article",
+                id="a/1",
+                url=f"redis://u:{PASSWORD}@h/0",
+                nested={"urls": [f"rediss://:{PASSWORD}@h:6380"]},
+            )
             line = stream.getvalue()
             assert PASSWORD not in line and "u:***@h/0" in line and "rediss://:***@h:6380" in line
             assert line.startswith("{") is is_json

@@ -77,11 +77,13 @@ def test_same_id_same_text_is_processed_once(settings, start_worker, seed_story)
 def test_bad_input_becomes_a_rejected_result(settings, start_worker):
     start_worker()
     client = Client(settings)
-    sent = client.submit_many([
-        {"id": "empty", "text": "  \n "},
-        {"id": "no-text"},
-        {"id": "bad id!", "text": "有效的文字"},
-    ])
+    sent = client.submit_many(
+        [
+            {"id": "empty", "text": "  \n "},
+            {"id": "no-text"},
+            {"id": "bad id!", "text": "有效的文字"},
+        ]
+    )
     results = client.wait(sent, timeout=60)
     assert results["empty"]["error"]["code"] == "empty_text"
     assert results["no-text"]["error"]["code"] == "missing_text"

@@ -6,8 +6,10 @@ from tests.conftest import hard_wrap
 from worker.stages.normalise import dewrap, drop_repeats
 
 # Two real-style passages, each well over the 40-letter minimum.
-FIRST = ("商务部新闻发言人本周四在例行记者会上表示，中方注意到有关国家近期宣布进一步限制半导体设备出口。"
-         "发言人说，这种做法违背市场规律，损害全球产业链供应链稳定。")
+FIRST = (
+    "商务部新闻发言人本周四在例行记者会上表示，中方注意到有关国家近期宣布进一步限制半导体设备出口。"
+    "发言人说，这种做法违背市场规律，损害全球产业链供应链稳定。"
+)
 SECOND = "分析人士指出，此次限制涉及先进制程的光刻设备和相关软件，可能影响多家芯片制造企业的扩产计划。"
 
 

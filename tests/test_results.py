@@ -16,8 +16,13 @@ from worker.store import ResultStore
 
 
 def newsflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "producer.cli", *args], env=newsflow_env(env), cwd=ROOT,
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args],
+        env=newsflow_env(env),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def publish(store: ResultStore, n: int, start: int = 0) -> list[str]:
@@ -62,7 +67,7 @@ def test_trimming_keeps_every_entry_the_slowest_group_has_not_read(settings):
     report = store.trim(force=True, now=time.time() + 10)  # every entry is older than the TTL
     left = [e.decode() for e, _ in r.xrange(stream)]
     assert report["trimmed"] > 0 and report["overflow"] == 0
-    assert left == entries[-len(left):]  # only the oldest went
+    assert left == entries[-len(left) :]  # only the oldest went
     assert entries[120] in left  # the oldest un-acknowledged entry of "pending" stays
 
     r.xgroup_destroy(stream, "pending")
@@ -91,8 +96,12 @@ def test_replayed_dead_entries_come_back_as_new_results(settings, env, start_wor
     tight.stop()
     # A worker that gave up on an article left a failed result and a dead entry.
     article = {"id": "gave-up", "text": STORIES[1]}
-    failed = {"id": "gave-up", "status": "failed", "revision": 1,
-              "error": {"code": "processing_error", "message": "boom"}}
+    failed = {
+        "id": "gave-up",
+        "status": "failed",
+        "revision": 1,
+        "error": {"code": "processing_error", "message": "boom"},
+    }
     client.store.publish("gave-up", "failed", failed, text_hash(STORIES[1]), "")
     client.store.dead(article, failed["error"], 3)
     listed = newsflow(env, "dead")
@@ -103,8 +112,11 @@ def test_replayed_dead_entries_come_back_as_new_results(settings, env, start_wor
     done = newsflow(env, "dead", "--replay-all")
     assert done.returncode == 0, done.stderr
     for article_id in ("long", "gave-up"):
-        result = wait_for(lambda i=article_id: (client.get(i) or {}).get("revision") == 2 and client.get(i),
-                          60, f"the replay of {article_id}")
+        result = wait_for(
+            lambda i=article_id: (client.get(i) or {}).get("revision") == 2 and client.get(i),
+            60,
+            f"the replay of {article_id}",
+        )
         assert result["status"] == "unique"
     statuses = [(f[b"id"], f[b"status"]) for _, f in r.xrange(client.keys.results)]
     assert statuses.count((b"long", b"rejected")) == 1 and statuses.count((b"long", b"unique")) == 1

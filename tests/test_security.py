@@ -45,13 +45,23 @@ def test_pickled_message_is_refused_and_never_executed(settings, start_worker, t
         producer = conn.Producer()
         # Protocol 2 (task name in the headers, body decoded in the pool child)
         message = app.amqp.as_task_v2(str(uuid.uuid4()), PROCESS_BATCH, args=[payload])
-        producer.publish(message.body, serializer="pickle", headers=message.headers,
-                         exchange=settings.prefix, routing_key=settings.prefix, declare=[queue],
-                         **message.properties)
+        producer.publish(
+            message.body,
+            serializer="pickle",
+            headers=message.headers,
+            exchange=settings.prefix,
+            routing_key=settings.prefix,
+            declare=[queue],
+            **message.properties,
+        )
         # Protocol 1 (everything in the body, decoded by the consumer itself)
-        producer.publish({"task": PROCESS_BATCH, "id": str(uuid.uuid4()), "args": [payload], "kwargs": {}},
-                         serializer="pickle", exchange=settings.prefix, routing_key=settings.prefix,
-                         declare=[queue])
+        producer.publish(
+            {"task": PROCESS_BATCH, "id": str(uuid.uuid4()), "args": [payload], "kwargs": {}},
+            serializer="pickle",
+            exchange=settings.prefix,
+            routing_key=settings.prefix,
+            declare=[queue],
+        )
     assert app.connection_for_write().default_channel.client.llen(settings.prefix) == 2
 
     client = Client(settings)
@@ -70,8 +80,18 @@ def auth_server(tmp_path):
         def client(self, db: int = 0) -> redis.Redis:
             return redis.Redis(host="127.0.0.1", port=self.port, db=db, password=PASSWORD)
 
-    server = AuthRedis(tmp_path / "auth", "--requirepass", PASSWORD,
-                       "--user", "ingest", "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all")
+    server = AuthRedis(
+        tmp_path / "auth",
+        "--requirepass",
+        PASSWORD,
+        "--user",
+        "ingest",
+        "on",
+        f">{ACL_PASSWORD}",
+        "~*",
+        "&*",
+        "+@all",
+    )
     yield server
     server.stop()
 
@@ -87,9 +107,14 @@ def test_worker_and_client_work_over_requirepass_and_acl_user(auth_server, prefi
     sent = client.submit({"id": "auth/1", "text": "颱風今晚登陸，氣象局發布陸上警報。"})
     assert client.wait([sent], timeout=60)["auth/1"]["status"] == "unique"
 
-    status = subprocess.run([sys.executable, "-m", "producer.cli", "status", "--json"], cwd=ROOT,
-                            env=newsflow_env({"NEWSFLOW_REDIS_URL": client_url, "NEWSFLOW_PREFIX": prefix}),
-                            capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-m", "producer.cli", "status", "--json"],
+        cwd=ROOT,
+        env=newsflow_env({"NEWSFLOW_REDIS_URL": client_url, "NEWSFLOW_PREFIX": prefix}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert status.returncode == 0, status.stderr
     assert PASSWORD not in status.stdout + status.stderr
     assert ACL_PASSWORD not in worker.log() and PASSWORD not in worker.log()
@@ -97,11 +122,19 @@ def test_worker_and_client_work_over_requirepass_and_acl_user(auth_server, prefi
 
 def test_wrong_password_fails_without_printing_it(auth_server, prefix):
     wrong = "wrong-" + uuid.uuid4().hex[:8]
-    env = newsflow_env({"NEWSFLOW_REDIS_URL": f"redis://:{wrong}@127.0.0.1:{auth_server.port}/0",
-                        "NEWSFLOW_PREFIX": prefix})
+    env = newsflow_env(
+        {"NEWSFLOW_REDIS_URL": f"redis://:{wrong}@127.0.0.1:{auth_server.port}/0", "NEWSFLOW_PREFIX": prefix}
+    )
     for command in (["status"], ["get", "some-id"]):
-        done = subprocess.run([sys.executable, "-m", "producer.cli", *command], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=60, input="")
+        done = subprocess.run(
+            [sys.executable, "-m", "producer.cli", *command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input="",
+        )
         assert done.returncode != 0
         assert wrong not in done.stdout + done.stderr
 
@@ -111,7 +144,10 @@ def test_wrong_password_fails_without_printing_it(auth_server, prefix):
     [
         ("redis://:hunter2@h:6379/0", "redis://:***@h:6379/0"),
         ("redis://alice:hunter2@h/0", "redis://alice:***@h/0"),
-        ("rediss://alice:hunter2@h:6380/0?ssl_cert_reqs=required", "rediss://alice:***@h:6380/0?ssl_cert_reqs=required"),
+        (
+            "rediss://alice:hunter2@h:6380/0?ssl_cert_reqs=required",
+            "rediss://alice:***@h:6380/0?ssl_cert_reqs=required",
+        ),
         ("connect to redis://hunter2@h failed", "connect to redis://***@h failed"),
         ("redis://h:6379/0", "redis://h:6379/0"),
     ],
@@ -142,4 +178,3 @@ def test_rediss_url_without_ssl_cert_reqs_verifies_certificates():
     assert tls_options("redis://h:6379/0") == {}
     with pytest.raises(ValueError):
         tls_options("rediss://h/0?ssl_cert_reqs=sometimes")
-

@@ -17,9 +17,10 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 ENGINES = [
     "jieba",
-    pytest.param("jieba-rs", marks=pytest.mark.skipif(
-        not segment.has_engine("jieba-rs"), reason="needs newsflow[fast]"
-    )),
+    pytest.param(
+        "jieba-rs",
+        marks=pytest.mark.skipif(not segment.has_engine("jieba-rs"), reason="needs newsflow[fast]"),
+    ),
 ]
 
 TRICKY = [

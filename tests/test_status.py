@@ -17,8 +17,14 @@ from worker.stats import LATENCY_BOUNDS_MS, latency_bucket, percentile
 
 
 def _status(env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "producer.cli", "status", *flags], env=newsflow_env(env),
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", "status", *flags],
+        env=newsflow_env(env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_percentiles_come_from_the_bucket_the_rank_falls_in():
@@ -34,8 +40,9 @@ def test_percentiles_come_from_the_bucket_the_rank_falls_in():
 def test_status_counts_what_the_workers_did_and_who_is_online(env, settings, start_worker, seed_story):
     worker = start_worker(concurrency=2)
     client = Client(settings.with_(batch_size=2))
-    articles = [{"id": f"s/{i}", "text": f"{seed_story}\n第{i}版。" if i < 3 else seed_story}
-                for i in range(6)]
+    articles = [
+        {"id": f"s/{i}", "text": f"{seed_story}\n第{i}版。" if i < 3 else seed_story} for i in range(6)
+    ]
     articles.append({"id": "s/empty", "text": " "})
     client.wait(client.submit_many(articles), timeout=90)
     wait_for(lambda: collect(settings)["workers"]["online"] == 1, 30, "the worker's heartbeat")
@@ -106,8 +113,9 @@ def test_last_minute_rate_blends_the_previous_minute_by_its_overlap(settings):
 def test_prometheus_exporter_exposes_counters_and_the_latency_histogram(settings, start_worker):
     start_worker()
     client = Client(settings)
-    client.wait(client.submit_many([{"id": f"m/{i}", "text": f"颱風第{i}號今晨登陸。"} for i in range(3)]),
-                timeout=90)
+    client.wait(
+        client.submit_many([{"id": f"m/{i}", "text": f"颱風第{i}號今晨登陸。"} for i in range(3)]), timeout=90
+    )
     text = generate_latest(registry(settings)).decode()
     assert 'newsflow_articles_total{status="unique"} 3.0' in text
     assert "newsflow_latency_seconds_count 3.0" in text

@@ -14,9 +14,10 @@ SEED = Path(__file__).resolve().parent / "data" / "seed_story.txt"
 
 ENGINES = [
     "jieba",
-    pytest.param("jieba-rs", marks=pytest.mark.skipif(
-        not segment.has_engine("jieba-rs"), reason="needs newsflow[fast]"
-    )),
+    pytest.param(
+        "jieba-rs",
+        marks=pytest.mark.skipif(not segment.has_engine("jieba-rs"), reason="needs newsflow[fast]"),
+    ),
 ]
 
 

@@ -19,10 +19,26 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     """A throwaway certificate for 127.0.0.1, made with the openssl CLI."""
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -33,9 +49,21 @@ class TlsRedis(RedisServer):
     def __init__(self, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.cert, key = self_signed(workdir)
-        super().__init__(workdir, "--port", "0", "--tls-port", "{port}", "--tls-cert-file", str(self.cert),
-                         "--tls-key-file", str(key), "--tls-ca-cert-file", str(self.cert),
-                         "--tls-auth-clients", "no")
+        super().__init__(
+            workdir,
+            "--port",
+            "0",
+            "--tls-port",
+            "{port}",
+            "--tls-cert-file",
+            str(self.cert),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(self.cert),
+            "--tls-auth-clients",
+            "no",
+        )
 
     def start(self) -> None:
         self.args = [a.replace("{port}", str(self.port)) for a in self.args]
@@ -46,8 +74,14 @@ class TlsRedis(RedisServer):
         return f"rediss://127.0.0.1:{self.port}/0?ssl_cert_reqs=required&ssl_ca_certs={self.cert}"
 
     def client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, db=db, ssl=True,
-                           ssl_ca_certs=str(self.cert), ssl_cert_reqs="required")
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            db=db,
+            ssl=True,
+            ssl_ca_certs=str(self.cert),
+            ssl_cert_reqs="required",
+        )
 
 
 @pytest.fixture

@@ -58,7 +58,10 @@ def make_app(s: Settings) -> Celery:
         # redis-py clients do: about 20 s of retries instead of Celery's 0.6 s.
         task_publish_retry=True,
         task_publish_retry_policy={
-            "max_retries": 10, "interval_start": 0.1, "interval_step": 0.5, "interval_max": 3.0,
+            "max_retries": 10,
+            "interval_start": 0.1,
+            "interval_step": 0.5,
+            "interval_max": 3.0,
         },
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,

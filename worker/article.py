@@ -47,7 +47,7 @@ def id_from_path(path: str) -> str:
     if len(cleaned) <= 128:
         return cleaned
     digest = xxhash.xxh3_64_hexdigest(path.encode("utf-8", "surrogatepass"))
-    return f"{cleaned[-(128 - 17):].lstrip('/')}-{digest}"
+    return f"{cleaned[-(128 - 17) :].lstrip('/')}-{digest}"
 
 
 def text_hash(text: str) -> str:
@@ -118,9 +118,7 @@ def parse_article(raw: object, *, max_chars: int) -> Article:
         if article_id is None:
             raise Rejection("missing_id", "the article has no id")
         shown = article_id if isinstance(article_id, str) else _kind(article_id)
-        raise Rejection(
-            "bad_id", f"id must be 1-128 characters of [A-Za-z0-9._/-], got {str(shown)[:80]!r}"
-        )
+        raise Rejection("bad_id", f"id must be 1-128 characters of [A-Za-z0-9._/-], got {str(shown)[:80]!r}")
     early = raw.get("_reject")
     if isinstance(early, dict):  # the producer found the input unreadable
         raise Rejection(str(early.get("code", "bad_input")), str(early.get("message", "")))
@@ -192,9 +190,7 @@ def _has_surrogates(text: str) -> bool:
     return False
 
 
-_ISO = re.compile(
-    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
-)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 
 
 def _iso8601(value: str) -> bool:

@@ -98,8 +98,9 @@ class BatchRunner:
 
         return self.run_articles(orjson.loads(payload), batch_id, done=drop_stash)
 
-    def run_articles(self, raws: list[Any], batch: str,
-                     done: Callable[[redis.client.Pipeline], None] | None = None) -> dict[str, Any]:
+    def run_articles(
+        self, raws: list[Any], batch: str, done: Callable[[redis.client.Pipeline], None] | None = None
+    ) -> dict[str, Any]:
         """Process ``raws``; ``done`` adds its commands to the round trip that writes the last results."""
         started = time.perf_counter()
         self._unsent = []  # left over only by a batch that Redis interrupted: it is redelivered
@@ -115,7 +116,8 @@ class BatchRunner:
             statuses = [self._one(raw, records, batch) for raw in raws]
         counts: Counter[str] = Counter(statuses)
         settled = [
-            raw["id"] for raw, status in zip(raws, statuses, strict=True)
+            raw["id"]
+            for raw, status in zip(raws, statuses, strict=True)
             if status != "retry" and isinstance(raw, dict) and valid_id(raw.get("id"))
         ]
 
@@ -127,8 +129,16 @@ class BatchRunner:
         self._send(finish)
         self.store.trim()  # at most once per NEWSFLOW_TRIM_INTERVAL across all workers
         ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info("batch", batch=batch, status="done", n=len(raws), ms=ms, worker=self.name,
-                 delivery=delivery, **counts)
+        log.info(
+            "batch",
+            batch=batch,
+            status="done",
+            n=len(raws),
+            ms=ms,
+            worker=self.name,
+            delivery=delivery,
+            **counts,
+        )
         return {"batch": batch, "n": len(raws), "ms": ms, **counts}
 
     def _deliveries(self, batch: str) -> int:
@@ -152,17 +162,24 @@ class BatchRunner:
         that a poison article is still started exactly max_attempts times.
         """
         statuses = ["noop"] * len(raws)
-        todo = [i for i, raw in enumerate(raws)
-                if not self._skip_done(raw, records, batch, time.perf_counter())]
-        attempts = self._count_attempts([raws[i].get("id") if isinstance(raws[i], dict) else None
-                                         for i in todo])
+        todo = [
+            i for i, raw in enumerate(raws) if not self._skip_done(raw, records, batch, time.perf_counter())
+        ]
+        attempts = self._count_attempts(
+            [raws[i].get("id") if isinstance(raws[i], dict) else None for i in todo]
+        )
         ready: list[tuple[int, int, pipeline.Prepared, float]] = []
         for i, tries in zip(todo, attempts, strict=True):
             raw, started = raws[i], time.perf_counter()
             if tries > self.settings.max_attempts:
-                statuses[i] = self._give_up(raw, batch, tries - 1, "worker_lost",
-                                            "the worker processing this article died or hung every time",
-                                            started)
+                statuses[i] = self._give_up(
+                    raw,
+                    batch,
+                    tries - 1,
+                    "worker_lost",
+                    "the worker processing this article died or hung every time",
+                    started,
+                )
                 continue
             try:
                 prepared = pipeline.prepare(raw, self.settings, self.name)
@@ -183,8 +200,14 @@ class BatchRunner:
             raw, started = raws[i], time.perf_counter() - before
             prepared.timings["dedupe"] = dedupe_ms
             try:
-                outcome = pipeline.finish(prepared, decision, self.analyser, self.settings,
-                                          revision=_revision(records), worker=self.name)
+                outcome = pipeline.finish(
+                    prepared,
+                    decision,
+                    self.analyser,
+                    self.settings,
+                    revision=_revision(records),
+                    worker=self.name,
+                )
             except RedisUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001
@@ -207,8 +230,11 @@ class BatchRunner:
         gives that article (the first one still without a result) back its
         first start.
         """
-        waiting = [raw["id"] for raw in raws if isinstance(raw, dict) and valid_id(raw.get("id"))
-                   and _done_before(raw, records) is None]
+        waiting = [
+            raw["id"]
+            for raw in raws
+            if isinstance(raw, dict) and valid_id(raw.get("id")) and _done_before(raw, records) is None
+        ]
         if not waiting:
             return
 
@@ -247,19 +273,34 @@ class BatchRunner:
         """Whether the article already has its result for this very text (a redelivery); logs it."""
         record = _done_before(raw, records)
         if record is not None:
-            log.info("article", id=raw.get("id"), status=record.status, batch=batch, noop=True,
-                     ms=_ms(started), worker=self.name)
+            log.info(
+                "article",
+                id=raw.get("id"),
+                status=record.status,
+                batch=batch,
+                noop=True,
+                ms=_ms(started),
+                worker=self.name,
+            )
         return record is not None
 
-    def _done(self, outcome: pipeline.Outcome, records: dict[str, Record], batch: str, attempts: int,
-              started: float) -> str:
+    def _done(
+        self, outcome: pipeline.Outcome, records: dict[str, Record], batch: str, attempts: int, started: float
+    ) -> str:
         record = records.get(outcome.id) if outcome.id is not None else None
         if valid_id(outcome.id):
             self._unsent.append((outcome, record))
         else:
             self._publish(outcome)  # a rejected bad id: no record, rare
-        log.info("article", id=outcome.id, status=outcome.status, batch=batch, attempt=attempts,
-                 ms=_ms(started), worker=self.name)
+        log.info(
+            "article",
+            id=outcome.id,
+            status=outcome.status,
+            batch=batch,
+            attempt=attempts,
+            ms=_ms(started),
+            worker=self.name,
+        )
         return outcome.status
 
     def _one(self, raw: Any, records: dict[str, Record], batch: str) -> str:
@@ -268,11 +309,18 @@ class BatchRunner:
             return "noop"
         attempts = self._count_attempts([raw.get("id") if isinstance(raw, dict) else None])[0]
         if attempts > self.settings.max_attempts:
-            return self._give_up(raw, batch, attempts - 1, "worker_lost",
-                                 "the worker processing this article died or hung every time", started)
+            return self._give_up(
+                raw,
+                batch,
+                attempts - 1,
+                "worker_lost",
+                "the worker processing this article died or hung every time",
+                started,
+            )
         try:
-            outcome = pipeline.process(raw, self.index, self.analyser, self.settings,
-                                       revision=_revision(records), worker=self.name)
+            outcome = pipeline.process(
+                raw, self.index, self.analyser, self.settings, revision=_revision(records), worker=self.name
+            )
         except RedisUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
@@ -296,16 +344,24 @@ class BatchRunner:
         self._settle(unsent, replies[: len(unsent)])
         return replies[len(unsent) :]
 
-    def _publish_all(self, unsent: list[tuple[pipeline.Outcome, Record | None]],
-                     pipe: redis.client.Pipeline) -> None:
+    def _publish_all(
+        self, unsent: list[tuple[pipeline.Outcome, Record | None]], pipe: redis.client.Pipeline
+    ) -> None:
         for outcome, _record in unsent:
             self._queue(pipe, outcome)
         self._settle(unsent, pipe.execute(raise_on_error=False) if unsent else [])
 
     def _queue(self, pipe: redis.client.Pipeline, outcome: pipeline.Outcome) -> None:
         assert outcome.id is not None  # only valid ids are deferred
-        self.store.publish_later(pipe, outcome.id, outcome.status, outcome.result, outcome.text_hash,
-                                 outcome.fingerprint, outcome.submitted_at)
+        self.store.publish_later(
+            pipe,
+            outcome.id,
+            outcome.status,
+            outcome.result,
+            outcome.text_hash,
+            outcome.fingerprint,
+            outcome.submitted_at,
+        )
 
     def _settle(self, unsent: list[tuple[pipeline.Outcome, Record | None]], replies: list[Any]) -> None:
         for (outcome, record), reply in zip(unsent, replies, strict=True):
@@ -321,24 +377,41 @@ class BatchRunner:
                 self.index.forget(outcome.id, record.fingerprint)
 
     def _publish(self, outcome: pipeline.Outcome) -> None:
-        self.store.publish_current(outcome.id, outcome.status, outcome.result, outcome.text_hash,
-                                   outcome.fingerprint, outcome.submitted_at)
+        self.store.publish_current(
+            outcome.id,
+            outcome.status,
+            outcome.result,
+            outcome.text_hash,
+            outcome.fingerprint,
+            outcome.submitted_at,
+        )
 
-    def _failed_attempt(self, raw: Any, batch: str, exc: Exception, attempts: int,
-                        started: float | None = None) -> str:
+    def _failed_attempt(
+        self, raw: Any, batch: str, exc: Exception, attempts: int, started: float | None = None
+    ) -> str:
         article_id = raw.get("id") if isinstance(raw, dict) else None
-        log.error("article_error", id=article_id, status="retry", batch=batch, attempts=attempts,
-                  error=repr(exc), ms=_ms(started), worker=self.name)
+        log.error(
+            "article_error",
+            id=article_id,
+            status="retry",
+            batch=batch,
+            attempts=attempts,
+            error=repr(exc),
+            ms=_ms(started),
+            worker=self.name,
+        )
         if attempts >= self.settings.max_attempts or not valid_id(article_id):
-            return self._give_up(raw, batch, attempts, "processing_error", f"{type(exc).__name__}: {exc}",
-                                 started)
+            return self._give_up(
+                raw, batch, attempts, "processing_error", f"{type(exc).__name__}: {exc}", started
+            )
         # A delayed task waits unacked in a worker: keep the delay well inside
         # the visibility timeout or kombu would hand it out a second time.
         self.requeue([raw], min(60.0, 2.0**attempts, self.settings.visibility_timeout / 4))
         return "retry"
 
-    def _give_up(self, raw: Any, batch: str, attempts: int, code: str, message: str,
-                 started: float | None = None) -> str:
+    def _give_up(
+        self, raw: Any, batch: str, attempts: int, code: str, message: str, started: float | None = None
+    ) -> str:
         error = {"code": code, "message": message}
         self.store.dead(raw, error, attempts)
         outcome = pipeline.rejected(raw, Rejection(code, message), self.name)
@@ -348,8 +421,15 @@ class BatchRunner:
         article_id = outcome.id
         if valid_id(article_id):
             self.broker.hdel(self.keys.attempts, article_id)
-        log.error("article", id=article_id, status="failed", batch=batch, attempts=attempts,
-                  ms=_ms(started), worker=self.name)
+        log.error(
+            "article",
+            id=article_id,
+            status="failed",
+            batch=batch,
+            attempts=attempts,
+            ms=_ms(started),
+            worker=self.name,
+        )
         return "failed"
 
 

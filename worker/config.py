@@ -98,8 +98,16 @@ class Settings:
             raise ConfigError(f"NEWSFLOW_KEYWORDS must be one of {KEYWORD_METHODS}")
         if not 0.0 < self.near_threshold <= 1.0:
             raise ConfigError("NEWSFLOW_NEAR_THRESHOLD must be in (0, 1]")
-        for name in ("max_chars", "batch_size", "batch_max_chars", "max_attempts", "queue_bound",
-                     "trim_interval", "dedupe_shards", "visibility_timeout"):
+        for name in (
+            "max_chars",
+            "batch_size",
+            "batch_max_chars",
+            "max_attempts",
+            "queue_bound",
+            "trim_interval",
+            "dedupe_shards",
+            "visibility_timeout",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"NEWSFLOW_{name.upper()} must be at least 1")
         if not 0 <= self.time_limit < self.visibility_timeout:

@@ -16,9 +16,12 @@ from redis.retry import Retry
 SOCKET_TIMEOUT = 30.0
 
 _CERT_REQS = {
-    "required": ssl.CERT_REQUIRED, "cert_required": ssl.CERT_REQUIRED,
-    "optional": ssl.CERT_OPTIONAL, "cert_optional": ssl.CERT_OPTIONAL,
-    "none": ssl.CERT_NONE, "cert_none": ssl.CERT_NONE,
+    "required": ssl.CERT_REQUIRED,
+    "cert_required": ssl.CERT_REQUIRED,
+    "optional": ssl.CERT_OPTIONAL,
+    "cert_optional": ssl.CERT_OPTIONAL,
+    "none": ssl.CERT_NONE,
+    "cert_none": ssl.CERT_NONE,
 }
 _TLS_PATHS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 

@@ -32,8 +32,9 @@ log = structlog.get_logger("newsflow.heartbeat")
 class Heartbeat:
     """Writes one worker's heartbeat from a daemon thread in the worker's main process."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, node: str, concurrency: Any,
-                 interval: float = INTERVAL) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, node: str, concurrency: Any, interval: float = INTERVAL
+    ) -> None:
         self.client = client
         self.keys = keys
         self.node = node
@@ -118,16 +119,18 @@ def read_all(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
             gone.append(node)
             continue
         fields = {k.decode(): v.decode() for k, v in raw.items()}
-        alive.append({
-            "node": node,
-            "hostname": fields.get("hostname", ""),
-            "pid": int(fields.get("pid", 0)),
-            "concurrency": int(fields.get("concurrency", 0)),
-            "active": int(fields.get("active", 0)),
-            "tasks": int(fields.get("tasks", 0)),
-            "started": float(fields.get("started", 0)),
-            "seen": float(fields.get("seen", 0)),
-        })
+        alive.append(
+            {
+                "node": node,
+                "hostname": fields.get("hostname", ""),
+                "pid": int(fields.get("pid", 0)),
+                "concurrency": int(fields.get("concurrency", 0)),
+                "active": int(fields.get("active", 0)),
+                "tasks": int(fields.get("tasks", 0)),
+                "started": float(fields.get("started", 0)),
+                "seen": float(fields.get("seen", 0)),
+            }
+        )
     if gone:
         client.zrem(keys.workers, *gone)
     return sorted(alive, key=lambda w: w["node"])

@@ -93,8 +93,10 @@ class Janitor:
     def _give_up(self, batch_id: str, times: int) -> None:
         payload = self.redis.get(self.keys.batch(batch_id))
         store = ResultStore(self.redis, self.keys, self.settings)
-        error = {"code": "batch_lost",
-                 "message": f"batch {batch_id} was queued {times} times and never finished"}
+        error = {
+            "code": "batch_lost",
+            "message": f"batch {batch_id} was queued {times} times and never finished",
+        }
         for raw in orjson.loads(payload) if payload else []:
             store.dead(raw, error, times)
         pipe = self.redis.pipeline()

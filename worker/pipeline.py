@@ -84,8 +84,13 @@ def rejected(raw: object, error: Rejection, worker: str = "") -> Outcome:
     text = raw.get("text") if isinstance(raw, dict) else None
     # Rejections count in the submit-to-result latency too.
     submitted = raw.get("_submitted_at") if isinstance(raw, dict) else None
-    return Outcome(shown_id, "rejected", result, text_hash(text) if isinstance(text, str) else "",
-                   submitted_at=float(submitted) if isinstance(submitted, int | float) else None)
+    return Outcome(
+        shown_id,
+        "rejected",
+        result,
+        text_hash(text) if isinstance(text, str) else "",
+        submitted_at=float(submitted) if isinstance(submitted, int | float) else None,
+    )
 
 
 @dataclass
@@ -159,8 +164,9 @@ def finish(
     result["processed_at"] = now_iso()
     result["timings_ms"] = {**prepared.timings, **clock.timings}
     result["version"] = __version__
-    return Outcome(article.id, decision.status, result, digest, prepared.entry.fingerprint,
-                   article.submitted_at)
+    return Outcome(
+        article.id, decision.status, result, digest, prepared.entry.fingerprint, article.submitted_at
+    )
 
 
 def process(

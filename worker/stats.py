@@ -42,7 +42,7 @@ def histogram(fields: Mapping[bytes | str, bytes | str | int]) -> list[int]:
     for name, value in fields.items():
         name = name.decode() if isinstance(name, bytes) else name
         if name.startswith(LATENCY_FIELD):
-            index = int(name[len(LATENCY_FIELD):])
+            index = int(name[len(LATENCY_FIELD) :])
             if 0 <= index < len(counts):
                 counts[index] += int(value)
     return counts

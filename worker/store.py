@@ -60,9 +60,7 @@ class ResultStore:
         found = {}
         for article_id, (digest, rev, status, entry, fp) in zip(wanted, pipe.execute(), strict=True):
             if rev is not None:
-                found[article_id] = Record(
-                    _text(digest), int(rev), _text(status), _text(entry), _text(fp)
-                )
+                found[article_id] = Record(_text(digest), int(rev), _text(status), _text(entry), _text(fp))
         return found
 
     def publish(
@@ -145,8 +143,15 @@ class ResultStore:
         keys = self._keys
         return [keys.result(article_id), keys.results, keys.stats, keys.stats_minute(minute)]
 
-    def _emit_args(self, article_id: str, status: str, result: dict[str, Any], text_hash: str,
-                   fingerprint: str, latency_ms: float | None) -> list[Any]:
+    def _emit_args(
+        self,
+        article_id: str,
+        status: str,
+        result: dict[str, Any],
+        text_hash: str,
+        fingerprint: str,
+        latency_ms: float | None,
+    ) -> list[Any]:
         return [
             article_id,
             status,

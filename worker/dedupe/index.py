@@ -178,8 +178,9 @@ class _Bucket:
 class MemoryIndex:
     """The index for one process, with no services: ``newsflow process``."""
 
-    def __init__(self, window: int = 7 * 86_400, threshold: float = 0.5,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, window: int = 7 * 86_400, threshold: float = 0.5, clock: Callable[[], float] = time.time
+    ) -> None:
         self._buckets = Buckets(window, clock)
         self._need = needed_matches(threshold)
         self._state: dict[int, _Bucket] = {}
@@ -242,4 +243,3 @@ class MemoryIndex:
             state.docs.pop(own, None)
             if state.fields.get(xfield) == own:
                 del state.fields[xfield]
-

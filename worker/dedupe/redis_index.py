@@ -47,8 +47,16 @@ def lua(name: str) -> str:
 
 
 class RedisIndex:
-    def __init__(self, client: redis.Redis, keys: Keys, window: int, *, threshold: float = 0.5,
-                 shards: int = 4096, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        window: int,
+        *,
+        threshold: float = 0.5,
+        shards: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client = client
         self._keys = keys
         self._buckets = Buckets(window, clock)
@@ -94,9 +102,19 @@ class RedisIndex:
         bands = band_fields(entry.sketch)
         live = self._buckets.live()
         shards = self._shards
-        args = [entry.id, handle(entry.id), xfield, short_sketch(entry.sketch), self._need, MAX_CANDIDATES,
-                self._buckets.ttl(live[-1]), len(bands), xshard % shards,
-                *(n % shards for _, n in bands), *(field for field, _ in bands)]
+        args = [
+            entry.id,
+            handle(entry.id),
+            xfield,
+            short_sketch(entry.sketch),
+            self._need,
+            MAX_CANDIDATES,
+            self._buckets.ttl(live[-1]),
+            len(bands),
+            xshard % shards,
+            *(n % shards for _, n in bands),
+            *(field for field, _ in bands),
+        ]
         return [self._keys.dedupe_docs(bucket) for bucket in live], args
 
     def forget(self, article_id: str, fingerprint: str) -> None:

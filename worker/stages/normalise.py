@@ -65,9 +65,13 @@ def _join_lines(paragraph: str) -> str:
             return ""
         if is_cjk(left) or is_cjk(right):
             return ""
-        if left.isdigit() and right.isdigit() and (
-            _digit_run_touches_cjk(paragraph, match.start() - 1, -1)
-            or _digit_run_touches_cjk(paragraph, match.end(), 1)
+        if (
+            left.isdigit()
+            and right.isdigit()
+            and (
+                _digit_run_touches_cjk(paragraph, match.start() - 1, -1)
+                or _digit_run_touches_cjk(paragraph, match.end(), 1)
+            )
         ):
             return ""
         return " "

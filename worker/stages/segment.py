@@ -41,9 +41,7 @@ PROJECT_DICT = DATA / "userdict.txt"
 # Kong usage.
 CONVERSION = "t2s"
 
-_FOLD = str.maketrans(
-    {chr(ord(ch) + 0xFEE0): ch for ch in string.ascii_letters + string.digits + "+#&._%-"}
-)
+_FOLD = str.maketrans({chr(ord(ch) + 0xFEE0): ch for ch in string.ascii_letters + string.digits + "+#&._%-"})
 
 # Runs that jieba would tear apart: URLs, e-mail addresses, numbers with
 # separators, Latin words with inner dots, hyphens or digits (COVID-19, U.S).

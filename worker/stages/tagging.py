@@ -123,8 +123,7 @@ def _textrank(words: list[str], window: int = 5, iterations: int = 10) -> dict[s
     score = {a: 1.0 / len(neighbours) for a in neighbours}
     for _ in range(iterations):
         score = {
-            a: 0.15 + 0.85 * sum(score[b] * w / strength[b] for b, w in ns)
-            for a, ns in neighbours.items()
+            a: 0.15 + 0.85 * sum(score[b] * w / strength[b] for b, w in ns) for a, ns in neighbours.items()
         }
     top = max(score.values())
     return {a: s / top for a, s in score.items() if not math.isnan(s)}
