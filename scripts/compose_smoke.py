@@ -185,7 +185,9 @@ def http_get(url: str, auth: str | None = None) -> tuple[int, bytes]:
 
 def sample_articles() -> list[dict[str, Any]]:
     """samples/ as article objects: each .txt one article, each .jsonl line one."""
-    articles = [{"id": path.stem, "text": path.read_text()} for path in sorted((ROOT / "samples").glob("*.txt"))]
+    articles = [
+        {"id": path.stem, "text": path.read_text()} for path in sorted((ROOT / "samples").glob("*.txt"))
+    ]
     for path in sorted((ROOT / "samples").glob("*.jsonl")):
         articles += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return articles
@@ -258,7 +260,9 @@ def run(stack: Stack, workdir: Path) -> None:
 
     # -- samples through the CLI -----------------------------------------------
     mark, started = last_entry(), time.monotonic()
-    paths = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "samples").iterdir() if p.suffix in (".txt", ".jsonl"))
+    paths = sorted(
+        str(p.relative_to(ROOT)) for p in (ROOT / "samples").iterdir() if p.suffix in (".txt", ".jsonl")
+    )
     ran = subprocess.run(
         [sys.executable, "-m", "producer.cli", "submit", "--quiet", *paths],
         cwd=ROOT,
@@ -345,7 +349,11 @@ def run(stack: Stack, workdir: Path) -> None:
     denied = http_get(flower)[0]
     check(denied == 401, f"flower without its password answered {denied}")
     status, body = wait_for(
-        lambda: (got := http_get(flower + "?refresh=1", stack.flower_auth))[0] == 200 and json.loads(got[1]) and got,
+        lambda: (
+            (got := http_get(flower + "?refresh=1", stack.flower_auth))[0] == 200
+            and json.loads(got[1])
+            and got
+        ),
         60,
         "flower to list the workers",
     )
