@@ -345,3 +345,28 @@ def test_commands_are_exec_form(compose):
     for name in SERVICES:
         command = compose["services"][name]["command"]
         assert isinstance(command, list), (name, command)
+
+
+def _smoke(path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": str(path)}
+    script = ROOT / "scripts" / "compose_smoke.py"
+    return subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("docker", "reason"),
+    [
+        (None, "no docker command on PATH"),
+        ("exit 1", "no Docker engine answers (docker info failed)"),
+        ('[ "$1" = info ] && exit 0; exit 1', "no Compose v2 (`docker compose` is missing"),
+        ('[ "$1" = info ] && exit 0; echo v2.20.1', "Compose v2.20.1 is older than 2.24"),
+    ],
+)
+def test_the_compose_smoke_test_skips_with_its_reason_without_an_engine(tmp_path, docker, reason):
+    if docker is not None:
+        fake = tmp_path / "docker"
+        fake.write_text(f"#!/bin/sh\n{docker}\n")
+        fake.chmod(0o755)
+    ran = _smoke(tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith(f"SKIPPED compose smoke test: {reason}")
