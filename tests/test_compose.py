@@ -340,6 +340,13 @@ def test_bridge_service_healthcheck_passes_while_it_reads_the_inbox(stack):
     wait_for(lambda: _healthcheck(stack, "bridge").returncode == 0, 60, "the bridge's healthcheck")
 
 
+def test_services_run_under_an_init_that_passes_sigterm_on(compose):
+    # As PID 1 a process without a SIGTERM handler (the exporter) ignores it until the stop timeout.
+    assert compose["x-newsflow"]["init"] is True
+    for name in SERVICES:
+        assert compose["services"][name].get("init", True) is True, name
+
+
 def test_commands_are_exec_form(compose):
     # Exec form: SIGTERM reaches the process itself, not a shell that ignores it.
     for name in SERVICES:
