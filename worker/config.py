@@ -60,7 +60,8 @@ class Settings:
     redis_url: str = "redis://localhost:6379/0"
     # Any characters: it is put into redis_url percent-encoded (and so into the
     # results URL when that defaults to it), so a password need not be encoded
-    # by hand. Never shown: not in repr, and URLs are shown through redact().
+    # by hand. redis_url then carries it as a password written in the URL would:
+    # show URLs only through redact().
     redis_password: str = field(default="", repr=False)
     results_redis_url: str = ""
     prefix: str = "newsflow"
