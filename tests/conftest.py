@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,18 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def prefix() -> str:
-    """A prefix of its own for each test: deployments on one Redis never meet."""
-    return f"t{uuid.uuid4().hex[:10]}"
+def prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A prefix of its own for each test: deployments on one Redis never meet.
+
+    Afterwards, every result, per-id record and dead entry the test left under it
+    must follow docs/result.schema.json (tests/schema.py).
+    """
+    value = f"t{uuid.uuid4().hex[:10]}"
+    yield value
+    if "redis_server" in request.fixturenames:
+        from tests.schema import check_stored
+
+        check_stored(request.getfixturevalue("redis_server").client(), value)
 
 
 @pytest.fixture

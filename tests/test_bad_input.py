@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from producer.inputs import decode, read_jsonl, read_path
+from tests.schema import assert_valid_result
 from worker.config import Settings
 from worker.embedded import process_all
 
@@ -100,6 +101,7 @@ def test_bad_or_odd_input_gets_its_outcome(name, outcomes):
     _, status, code = CASES[name]
     result = outcomes[name]
     assert result["status"] == status, result.get("error")
+    assert_valid_result(result)
     if code:
         assert result["error"]["code"] == code
         assert result["error"]["message"]
@@ -133,4 +135,5 @@ def test_megabyte_line_without_punctuation_is_processed(seed_story):
     result = next(process_all([{"id": "long-line", "text": line}], Settings()))
     assert result["status"] == "unique"
     assert result["repeats_removed"] > 0
+    assert_valid_result(result)
     assert len(result["text"]) < len(letters) * 2

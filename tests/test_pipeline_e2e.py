@@ -8,6 +8,7 @@ import orjson
 
 from producer.client import Client
 from tests.conftest import hard_wrap
+from tests.schema import assert_valid, assert_valid_result
 
 
 def assert_offsets(result: dict) -> None:
@@ -36,6 +37,7 @@ def test_repeated_wrapped_traditional_article_through_a_worker(settings, start_w
     assert result["title"] == "核武" and result["meta"] == {"desk": "intl"}
     assert result["revision"] == 1 and result["schema"] == 1
     assert_offsets(result)
+    assert_valid_result(result)
 
     # The stream entry holds the body; the per-id key only points at it.
     r = client.redis
@@ -56,6 +58,8 @@ def test_copies_wrapped_differently_race_to_one_unique(settings, start_worker, s
 
     statuses = Counter(r["status"] for r in results.values())
     assert statuses == {"unique": 1, "duplicate": 6}
+    for result in results.values():
+        assert_valid_result(result)
     (original,) = [i for i, r in results.items() if r["status"] == "unique"]
     for article_id, result in results.items():
         if article_id != original:
@@ -72,6 +76,15 @@ def test_same_id_same_text_is_processed_once(settings, start_worker, seed_story)
     second = client.wait([client.submit({"id": "again", "text": seed_story})], timeout=60)["again"]
     assert second == first
     assert client.redis.xlen(client.keys.results) == 1
+    assert_valid_result(first)
+
+    # A consumer reading only the stream sees no new entry for the no-op; the per-id
+    # record leads it to the result (docs/result-format.md): HGETALL, then XRANGE entry entry.
+    r = client.redis
+    record = {k.decode(): v.decode() for k, v in r.hgetall(client.keys.result("again")).items()}
+    assert_valid(record, "record")
+    ((_, fields),) = r.xrange(client.keys.results, record["entry"], record["entry"])
+    assert orjson.loads(fields[b"result"]) == first and record["status"] == first["status"]
 
 
 def test_bad_input_becomes_a_rejected_result(settings, start_worker):
@@ -88,6 +101,8 @@ def test_bad_input_becomes_a_rejected_result(settings, start_worker):
     assert results["empty"]["error"]["code"] == "empty_text"
     assert results["no-text"]["error"]["code"] == "missing_text"
     assert {r["status"] for r in results.values()} == {"rejected"}
+    for result in results.values():
+        assert_valid_result(result)
 
     def bad_id_entry():
         for _, fields in client.redis.xrange(client.keys.results):
@@ -97,4 +112,6 @@ def test_bad_input_becomes_a_rejected_result(settings, start_worker):
 
     from tests.support import wait_for
 
-    assert wait_for(bad_id_entry, 30, "the bad id's rejection")["error"]["code"] == "bad_id"
+    rejected = wait_for(bad_id_entry, 30, "the bad id's rejection")
+    assert rejected["error"]["code"] == "bad_id" and rejected["id"] == "bad id!"
+    assert_valid_result(rejected)

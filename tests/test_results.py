@@ -9,9 +9,11 @@ import time
 import orjson
 
 from producer.client import Client
+from tests.schema import assert_valid_result
 from tests.support import ROOT, newsflow_env, wait_for
 from tests.test_bridge import STORIES
-from worker.article import text_hash
+from worker import __version__
+from worker.article import SCHEMA, Rejection, now_iso, text_hash
 from worker.store import ResultStore
 
 
@@ -28,7 +30,19 @@ def newsflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 def publish(store: ResultStore, n: int, start: int = 0) -> list[str]:
     entries = []
     for i in range(start, start + n):
-        result = {"id": f"r-{i}", "status": "unique", "revision": 1}
+        result = {
+            "id": f"r-{i}",
+            "status": "unique",
+            "script": "hans",
+            "text": f"第{i}篇",
+            "repeats_removed": 0,
+            "timings_ms": {},
+            "revision": 1,
+            "schema": SCHEMA,
+            "worker": "test",
+            "processed_at": now_iso(),
+            "version": __version__,
+        }
         entries.append(store.publish(f"r-{i}", "unique", result, f"hash-{i}", f"fp-{i}")[1])
     return entries
 
@@ -96,12 +110,8 @@ def test_replayed_dead_entries_come_back_as_new_results(settings, env, start_wor
     tight.stop()
     # A worker that gave up on an article left a failed result and a dead entry.
     article = {"id": "gave-up", "text": STORIES[1]}
-    failed = {
-        "id": "gave-up",
-        "status": "failed",
-        "revision": 1,
-        "error": {"code": "processing_error", "message": "boom"},
-    }
+    failed = Rejection("processing_error", "boom").result("gave-up", "test", "failed")
+    failed["attempts"] = 3
     client.store.publish("gave-up", "failed", failed, text_hash(STORIES[1]), "")
     client.store.dead(article, failed["error"], 3)
     listed = newsflow(env, "dead")
@@ -118,6 +128,7 @@ def test_replayed_dead_entries_come_back_as_new_results(settings, env, start_wor
             f"the replay of {article_id}",
         )
         assert result["status"] == "unique"
+        assert_valid_result(result)
     statuses = [(f[b"id"], f[b"status"]) for _, f in r.xrange(client.keys.results)]
     assert statuses.count((b"long", b"rejected")) == 1 and statuses.count((b"long", b"unique")) == 1
     assert statuses.count((b"gave-up", b"unique")) == 1
@@ -130,6 +141,8 @@ def test_a_correction_is_revision_two_and_forget_takes_the_article_down(settings
     first = client.wait([client.submit({"id": "story", "text": STORIES[2]})], timeout=60)["story"]
     fixed = client.wait([client.submit({"id": "story", "text": STORIES[3]})], timeout=60)["story"]
     assert (first["revision"], fixed["revision"]) == (1, 2)
+    assert_valid_result(first)
+    assert_valid_result(fixed)
     assert client.get("story")["text"] == STORIES[3]
     entries = [f for _, f in client.redis.xrange(client.keys.results) if f[b"id"] == b"story"]
     assert len(entries) == 2  # re-emitted, not edited in place

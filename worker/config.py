@@ -8,6 +8,7 @@ this module.
 variable                        default                      meaning
 =============================== ============================ =====================================
 NEWSFLOW_REDIS_URL              redis://localhost:6379/0     broker; also results and dedupe state
+NEWSFLOW_REDIS_PASSWORD         (none)                       replaces the password in NEWSFLOW_REDIS_URL
 NEWSFLOW_RESULTS_REDIS_URL      (NEWSFLOW_REDIS_URL)         results and dedupe state, if separate
 NEWSFLOW_PREFIX                 newsflow                     every key starts with ``<prefix>:``
 NEWSFLOW_ENGINE                 jieba                        ``jieba`` or ``jieba-rs``
@@ -44,6 +45,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 
+from worker.connection import with_password
+
 ENGINES = ("jieba", "jieba-rs")
 KEYWORD_METHODS = ("tfidf", "textrank")
 
@@ -55,6 +58,11 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://localhost:6379/0"
+    # Any characters: it is put into redis_url percent-encoded (and so into the
+    # results URL when that defaults to it), so a password need not be encoded
+    # by hand. redis_url then carries it as a password written in the URL would:
+    # show URLs only through redact().
+    redis_password: str = field(default="", repr=False)
     results_redis_url: str = ""
     prefix: str = "newsflow"
     engine: str = "jieba"
@@ -88,6 +96,8 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.redis_password:
+            object.__setattr__(self, "redis_url", with_password(self.redis_url, self.redis_password))
         if not self.results_redis_url:
             object.__setattr__(self, "results_redis_url", self.redis_url)
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", self.prefix):

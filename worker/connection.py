@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -71,3 +71,15 @@ def without_tls_query(url: str) -> str:
     parts = urlsplit(url)
     kept = [(k, v) for k, v in parse_qsl(parts.query) if not k.startswith("ssl_")]
     return parts._replace(query=urlencode(kept)).geturl()
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` as its password, percent-encoded so that any character works.
+
+    The URL's user name, if any, is kept. Every client newsflow makes (redis-py,
+    kombu, Flower) decodes the password again.
+    """
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0] if at else ""
+    return parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}").geturl()
