@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     real_seconds = time.perf_counter() - started
     by_corpus = Counter(c for c, _ in real)
     print(
-        f"{len(real):,} real articles from {args.data} ({', '.join(f'{c} {n}' for c, n in by_corpus.items())}), "
+        f"{len(real):,} real articles from {args.data} "
+        f"({', '.join(f'{c} {n}' for c, n in by_corpus.items())}), "
         f"{chars / len(real):,.0f} characters on average; checked at {chars / real_seconds:,.0f} chars/s"
     )
     worst.sort(reverse=True)

@@ -161,6 +161,8 @@ def finish(
     if analyse:
         tokens = segment.tag(text, simplified, analyser.engine)
         clock.lap("segment")
+        if analyser.engine.hmm_skipped:  # noise: see segment.HmmBudget
+            result["hmm_skipped"] = analyser.engine.hmm_skipped
         result["tokens"] = tokens  # (word, pos, start) tuples: orjson writes them as arrays
         result["keywords"] = tagging.keywords(
             tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords

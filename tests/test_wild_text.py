@@ -1,0 +1,87 @@
+"""Text from real feeds: noise that must not stall analysis, headlines and lists, and 台.
+
+Pure stages, plus ``newsflow process`` and ``newsflow segment`` as real
+processes where the command line is what is pinned.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import jieba
+import jieba.posseg
+
+from tests.support import ROOT, newsflow_env
+from worker.stages import segment
+
+SAMPLES = ROOT / "samples"
+
+
+def news_noise(n: int, seed: int = 3) -> str:
+    """Characters drawn at random from the project's own news copy."""
+    copy = "".join(p.read_text("utf-8") for p in sorted(SAMPLES.glob("*.txt")))
+    pool = [c for c in copy if not c.isspace()]
+    rng = random.Random(seed)
+    return "".join(rng.choice(pool) for _ in range(n))
+
+
+def _plain_and_bounded() -> tuple[jieba.posseg.POSTokenizer, jieba.posseg.POSTokenizer, segment.HmmBudget]:
+    plain = jieba.posseg.POSTokenizer(jieba.Tokenizer())
+    bounded = jieba.posseg.POSTokenizer(jieba.Tokenizer())
+    budget = segment.HmmBudget(frozenset(jieba.posseg.char_state_tab_P))
+    segment._bound_hmm(bounded.tokenizer, bounded, budget)
+    return plain, bounded, budget
+
+
+def test_natural_text_is_segmented_exactly_as_jieba_does(seed_story):
+    plain, bounded, budget = _plain_and_bounded()
+    texts = [seed_story, *(p.read_text("utf-8") for p in sorted(SAMPLES.glob("*.txt")))]
+    for text in texts:
+        simplified = segment.to_simplified(text)
+        budget.reset()
+        assert [tuple(p) for p in bounded.cut(simplified)] == [tuple(p) for p in plain.cut(simplified)]
+        assert budget.skipped == 0
+        budget.reset()
+        assert bounded.tokenizer.lcut(simplified) == plain.tokenizer.lcut(simplified)
+        assert budget.skipped == 0
+
+
+def test_noise_keeps_the_hmm_to_a_bounded_share_and_offsets_stay_right():
+    text = news_noise(5000)
+    eng = segment.engine("jieba")
+    tokens = segment.tag(text, segment.to_simplified(text), eng)
+    assert eng.hmm_skipped > 0.5 * len(text)
+    for word, _pos, start in tokens:
+        assert text[start : start + len(word)] == word
+    # The budget starts afresh for the next text: natural text after noise is untouched.
+    segment.tag("台风今晚登陆，气象局发布陆上警报。", "台风今晚登陆，气象局发布陆上警报。", eng)
+    assert eng.hmm_skipped == 0
+
+
+def _cli(*args: str, stdin: bytes, timeout: float) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        env=newsflow_env({"NEWSFLOW_ENGINE": "jieba"}),
+        cwd=ROOT,
+        check=True,
+    )
+
+
+def test_random_news_characters_are_analysed_by_newsflow_process_and_segment(tmp_path: Path):
+    """30,000 characters of noise: before the budget they took about 12 s; the bound here is generous."""
+    text = news_noise(30_000)
+    feed = tmp_path / "noise.jsonl"
+    feed.write_text(json.dumps({"id": "noise", "text": text}, ensure_ascii=False) + "\n", "utf-8")
+    result = json.loads(_cli("process", str(feed), stdin=b"", timeout=120).stdout)
+    assert result["status"] == "unique"
+    assert result["hmm_skipped"] > 0
+    assert "".join(w for w, _, _ in result["tokens"]) == "".join(result["text"].split())
+    out = _cli("segment", "--pos", "-", stdin=text.encode() + b"\n", timeout=120).stdout.decode()
+    assert "".join(t.rsplit("/", 1)[0] for t in out.split()) == "".join(text.split())
