@@ -118,6 +118,8 @@ HMM_WINDOW = 2000
 # A character the HMM has no emission figures for costs it several times more
 # (it tries every state); it counts this many times.
 UNKNOWN_WEIGHT = 5
+# What jieba's HMM reads of a run (jieba.finalseg.re_han, jieba.posseg.re_han_detail).
+_HAN_RUN = re.compile("[\u4e00-\u9fd5]")
 
 
 class HmmBudget:
@@ -143,9 +145,14 @@ class HmmBudget:
         self._fade()
 
     def allow(self, run: str) -> bool:
-        """Whether the HMM may read ``run``; counted as read either way."""
+        """Whether the HMM may read ``run``; counted as read either way.
+
+        Only Han characters cost: jieba reads Latin letters and digits in a run
+        with a regular expression, not the HMM.
+        """
         self.seen += len(run)
-        self.runs += len(run) + (UNKNOWN_WEIGHT - 1) * sum(c not in self.known for c in run)
+        han = _HAN_RUN.findall(run)
+        self.runs += len(han) + (UNKNOWN_WEIGHT - 1) * sum(c not in self.known for c in han)
         allowed = self.runs <= HMM_DENSITY * self.seen + HMM_SLACK
         if not allowed:
             self.skipped += len(run)
@@ -315,22 +322,43 @@ def _bound_hmm(tokenizer, pos, budget: HmmBudget) -> None:  # noqa: ANN001 - jie
 
     def cut_dag(sentence: str) -> Iterator[str]:
         for piece, kind in pieces(sentence):
-            if kind == "run" and budget.allow(piece):
-                yield from jieba.finalseg.cut(piece)
+            if kind == "run":
+                yield from jieba.finalseg.cut(piece) if budget.allow(piece) else _cut_run(piece)
                 continue
-            if kind != "run":
-                budget.read(len(piece))
+            budget.read(len(piece))
             yield from (piece,) if kind == "word" else piece
 
     def tag_dag(sentence: str) -> Iterator[jieba.posseg.pair]:
         for piece, kind in pieces(sentence):
-            if kind == "run" and budget.allow(piece):
-                yield from detail(piece)
+            if kind == "run":
+                yield from detail(piece) if budget.allow(piece) else _tag_run(piece)
                 continue
-            if kind != "run":
-                budget.read(len(piece))
+            budget.read(len(piece))
             for word in (piece,) if kind == "word" else piece:
                 yield jieba.posseg.pair(word, pos.word_tag_tab.get(word, "x"))
+
+    def _cut_run(run: str) -> Iterator[str]:
+        """``jieba.finalseg.cut`` with its HMM left out: Han characters one by one."""
+        for block in jieba.finalseg.re_han.split(run):
+            if jieba.finalseg.re_han.match(block):
+                yield from block
+            else:
+                yield from (x for x in jieba.finalseg.re_skip.split(block) if x)
+
+    def _tag_run(run: str) -> Iterator[jieba.posseg.pair]:
+        """posseg's ``__cut_detail`` with its HMM left out: Han characters one by one."""
+        for block in jieba.posseg.re_han_detail.split(run):
+            if jieba.posseg.re_han_detail.match(block):
+                for ch in block:
+                    yield jieba.posseg.pair(ch, pos.word_tag_tab.get(ch, "x"))
+                continue
+            for x in jieba.posseg.re_skip_detail.split(block):
+                if jieba.posseg.re_num.match(x):
+                    yield jieba.posseg.pair(x, "m")
+                elif jieba.posseg.re_eng.match(x):
+                    yield jieba.posseg.pair(x, "eng")
+                elif x:
+                    yield jieba.posseg.pair(x, "x")
 
     tokenizer._Tokenizer__cut_DAG = cut_dag
     pos._POSTokenizer__cut_DAG = tag_dag
