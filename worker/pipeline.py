@@ -125,8 +125,7 @@ def prepare(raw: object, settings: Settings, worker: str = "") -> Prepared | Out
     clock.lap("normalise")
     simplified = segment.to_simplified(text)
     script = detect_script(text, simplified)
-    letters = fp.letters(simplified)
-    entry = Entry(article.id, fp.fingerprint(letters), fp.minhash(letters))
+    entry = Entry.of(article.id, fp.letters(simplified))
     clock.lap("fingerprint")
     # The submitted text stays the identity of the article (its revision and hash).
     return Prepared(submitted, text, simplified, script, repeats, entry, clock.timings, verdict.repaired)
@@ -148,6 +147,8 @@ def finish(
     if decision.status != "unique":
         result["duplicate_of"] = decision.duplicate_of
         result["similarity"] = decision.similarity
+    if decision.containment is not None:
+        result["containment"] = {"value": decision.containment, "longer": decision.longer}
     result["script"] = prepared.script
     result["text"] = text
     result["repeats_removed"] = prepared.repeats
