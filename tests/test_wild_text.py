@@ -15,8 +15,11 @@ from pathlib import Path
 import jieba
 import jieba.posseg
 
+from tests.conftest import hard_wrap
 from tests.support import ROOT, newsflow_env
 from worker.stages import segment
+from worker.stages.normalise import dewrap
+from worker.stages.script import detect_script
 
 SAMPLES = ROOT / "samples"
 
@@ -85,3 +88,64 @@ def test_random_news_characters_are_analysed_by_newsflow_process_and_segment(tmp
     assert "".join(w for w, _, _ in result["tokens"]) == "".join(result["text"].split())
     out = _cli("segment", "--pos", "-", stdin=text.encode() + b"\n", timeout=120).stdout.decode()
     assert "".join(t.rsplit("/", 1)[0] for t in out.split()) == "".join(text.split())
+
+
+# --- headlines, lists and 台 ---------------------------------------------------------
+
+HEADLINE_STORY = (
+    "颱風海葵逼近\n"
+    "台東停班停課中央氣象署今天上午發布陸上颱風警報，\n"
+    "提醒東部及南部民眾嚴防強風豪雨，台東縣政府宣布\n"
+    "明天停止上班上課。"
+)
+LIST_STORY = (
+    "各縣市停班停課情形如下：\n"
+    "一、台東縣：停止上班上課\n"
+    "二、花蓮縣：照常上班上課\n"
+    "三、屏東縣：停止上班上課，\n"
+    "山區鄉鎮另行公布。"
+)
+
+
+def test_a_headline_stays_its_own_paragraph():
+    assert dewrap(HEADLINE_STORY) == (
+        "颱風海葵逼近\n台東停班停課中央氣象署今天上午發布陸上颱風警報，"
+        "提醒東部及南部民眾嚴防強風豪雨，台東縣政府宣布明天停止上班上課。"
+    )
+
+
+def test_a_first_line_that_ends_a_sentence_or_fills_the_width_is_joined():
+    assert dewrap("颱風海葵逼近台東。\n中央氣象署今天上午發布陸上颱風警報，\n提醒民眾。") == (
+        "颱風海葵逼近台東。中央氣象署今天上午發布陸上颱風警報，提醒民眾。"
+    )
+    body = "中央氣象署今天上午發布陸上颱風警報提醒東部及南部民眾嚴防強風豪雨"
+    assert dewrap(hard_wrap(body, 12)) == body
+
+
+def test_list_items_stay_on_their_own_lines():
+    assert dewrap(LIST_STORY) == (
+        "各縣市停班停課情形如下：\n一、台東縣：停止上班上課\n二、花蓮縣：照常上班上課\n"
+        "三、屏東縣：停止上班上課，山區鄉鎮另行公布。"
+    )
+
+
+def test_every_rewrap_of_the_seed_story_is_joined_as_before(seed_story):
+    for width in range(2, 120):
+        assert dewrap(hard_wrap(seed_story, width)) == seed_story, width
+
+
+def test_short_taiwan_copy_with_the_usual_tai_is_traditional():
+    assert detect_script("颱風來襲，台東停班停課。 台中市長盧秀燕今天出席活動。") == "hant"
+    assert detect_script("他穿着外套走進會議室，看着窗外的雨。") == "hant"
+    assert detect_script("台风来袭，台东停班停课。台中市长卢秀燕今天出席活动。") == "hans"
+    assert detect_script("颱風來襲，台东停班停课，台中市長今天出席活動。") == "mixed"
+
+
+def test_headline_and_tai_through_newsflow_process(tmp_path: Path):
+    feed = tmp_path / "story.jsonl"
+    feed.write_text(json.dumps({"id": "typhoon", "text": HEADLINE_STORY}, ensure_ascii=False) + "\n", "utf-8")
+    result = json.loads(_cli("process", str(feed), stdin=b"", timeout=120).stdout)
+    assert result["text"].split("\n")[0] == "颱風海葵逼近"
+    assert result["script"] == "hant"
+    for word, _pos, start in result["tokens"]:
+        assert result["text"][start : start + len(word)] == word
