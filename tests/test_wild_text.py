@@ -15,8 +15,9 @@ from pathlib import Path
 import jieba
 import jieba.posseg
 
+from producer.client import Client
 from tests.conftest import hard_wrap
-from tests.support import ROOT, newsflow_env
+from tests.support import ROOT, newsflow_env, wait_for
 from worker.stages import segment
 from worker.stages.normalise import dewrap
 from worker.stages.script import detect_script
@@ -149,3 +150,25 @@ def test_headline_and_tai_through_newsflow_process(tmp_path: Path):
     assert result["script"] == "hant"
     for word, _pos, start in result["tokens"]:
         assert result["text"][start : start + len(word)] == word
+
+
+def test_the_bridge_reads_big5_and_gb18030_inbox_text_as_files_are_read(settings, start_worker, start_bridge):
+    """Inbox text bytes get the same decoding as files (producer.inputs.decode)."""
+    client = Client(settings)
+    r, inbox = client.redis, client.keys.inbox
+    story = "颱風海葵逼近台東，中央氣象署今天上午發布陸上颱風警報，提醒東部及南部民眾嚴防強風豪雨。"
+    simplified = "台风海葵逼近台东，中央气象署今天上午发布陆上台风警报，提醒东部及南部民众严防强风豪雨。"
+    r.xadd(inbox, {"id": "big5", "text": story.encode("big5")})
+    r.xadd(inbox, {"id": "gb18030", "text": simplified.encode("gb18030")})
+    r.xadd(inbox, {"id": "junk", "text": bytes(range(128, 256)) * 4})
+    start_worker()
+    start_bridge("--block-ms", "200")
+    results = {
+        i: wait_for(lambda i=i: client.get(i), 60, f"the result of {i}") for i in ("big5", "gb18030", "junk")
+    }
+    assert results["big5"]["text"] == story and results["big5"]["script"] == "hant"
+    assert results["gb18030"]["text"] == simplified
+    assert results["gb18030"]["status"] == "duplicate"  # the same story in the other script
+    assert results["gb18030"]["duplicate_of"] == "big5"
+    assert results["junk"]["status"] == "rejected"
+    assert results["junk"]["error"]["code"] == "unknown_encoding"
