@@ -12,8 +12,9 @@ Two kinds of noise, each one article (one line) of ``--chars`` characters:
   block (U+4E00-U+9FA5), nearly all of them rare.
 
 Each run is a real ``newsflow process`` (the jieba engine, every stage) and a
-real ``newsflow segment --pos``, timed from the outside, with the status the
-article got. Run it on two checkouts (``PYTHONPATH=<checkout>``) to compare
+real ``newsflow segment --pos``, timed from the outside (start-up included;
+it is shown apart), with the status the article got and, for ``process``, the
+time its stages took by the result's own ``timings_ms``. Run it on two checkouts (``PYTHONPATH=<checkout>``) to compare
 before and after; the figures go in docs/real-feeds.md.
 """
 
@@ -79,9 +80,16 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(tmp) / "noise.jsonl"
             path.write_bytes(article)
             seconds, out = timed([*cli, "process", str(path)], b"", args.timeout)
-        status = json.loads(out)["status"] if out.startswith("{") else out
-        if status == "rejected":
-            status += " " + json.loads(out)["error"]["code"]
+        status = out
+        if out.startswith("{"):
+            result = json.loads(out)
+            status = result["status"]
+            if status == "rejected":
+                status += " " + result["error"]["code"]
+            # The stages' own clock: what the article costs a warm worker.
+            status += f"; stages {sum(result.get('timings_ms', {}).values()) / 1000:.1f} s"
+            if result.get("hmm_skipped"):
+                status += f", hmm_skipped {result['hmm_skipped']:,}"
         print(f"  {kind:<6} {'process':<14} {seconds:>8.1f}  {status}")
         seconds, out = timed([*cli, "segment", "--pos", "-"], text.encode() + b"\n", args.timeout)
         outcome = f"{len(out.split('  '))} tokens" if not out.startswith(("exit", "timed")) else out
