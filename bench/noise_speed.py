@@ -14,8 +14,9 @@ Two kinds of noise, each one article (one line) of ``--chars`` characters:
 Each run is a real ``newsflow process`` (the jieba engine, every stage) and a
 real ``newsflow segment --pos``, timed from the outside (start-up included;
 it is shown apart), with the status the article got and, for ``process``, the
-time its stages took by the result's own ``timings_ms``. Run it on two checkouts (``PYTHONPATH=<checkout>``) to compare
-before and after; the figures go in docs/real-feeds.md.
+time its stages took by the result's own ``timings_ms``. Run it on two
+checkouts (``PYTHONPATH=<checkout>``) to compare before and after; the figures
+go in docs/real-feeds.md.
 """
 
 from __future__ import annotations
