@@ -131,3 +131,13 @@ def test_garbled_and_real_articles_through_a_real_worker(settings, start_worker,
 def test_common_characters_file_is_jiebas_most_frequent():
     """The shipped table is what its header says it is (written once, from jieba's dictionary)."""
     assert garbled.common_characters_from_jieba() == garbled.shipped_common_characters()
+
+
+def test_utf8_read_as_windows_1252_is_garbled_and_named():
+    text = (SAMPLES / "03-rail.txt").read_text("utf-8")
+    verdict = garbled.check(text.encode("utf-8").decode("cp1252", "replace"))
+    assert "UTF-8 read as Windows-1252" in verdict.garbled
+    french = (
+        "Le président a déclaré à Pékin que la coopération économique était très importante à long terme."
+    )
+    assert garbled.check(french).garbled is None
