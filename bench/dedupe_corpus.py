@@ -4,7 +4,12 @@ Originals come from the project's own corpus (``samples/``, ``tests/data``) and,
 when present, from ``../shared/eval/sighan2005``: each file's lines, spaces
 stripped, grouped in order into articles. Consecutive groups of one file are
 adjacent passages of the same source, on the same topic, so every other group
-is kept back as a hard negative for its neighbours.
+is kept back as a hard negative for its neighbours. Every other hard negative
+also carries a wire boilerplate line and one sentence quoted from the original
+before it: what a story that quotes another shares with it, and no more.
+
+Developing stories are two versions of one article: its first 40-70% (cut at a
+sentence end) and the whole, decided in either order.
 """
 
 from __future__ import annotations
@@ -137,6 +142,51 @@ def sentences(text: str) -> list[str]:
     return _SENTENCE.findall(text)
 
 
+def first_part(text: str, share: float) -> str:
+    """The text up to the sentence end nearest ``share`` of its length (at least one sentence, never all)."""
+    parts = sentences(text)
+    ends, total = [], 0
+    for part in parts[:-1]:
+        total += len(part)
+        ends.append(total)
+    if not ends:
+        return text
+    cut = min(ends, key=lambda e: abs(e - share * len(text)))
+    return text[:cut]
+
+
+def early_version(text: str, rng: random.Random, _pool: str) -> str:
+    """A developing story's first version: its first 40-70%, cut at a sentence end."""
+    return first_part(text, rng.uniform(0.4, 0.7))
+
+
+def later_cut(text: str, _rng: random.Random, _pool: str) -> str:
+    """A cut of a story sent after the whole: its first 70%, cut at a sentence end."""
+    return first_part(text, 0.7)
+
+
+# Variant kinds decided before their original (the original is then the later
+# version): the original must point at the variant.
+BEFORE_ORIGINAL = {"developing_early"}
+
+
+def quoting_negative(text: str, neighbour: str, rng: random.Random) -> str:
+    """``text`` with a wire's credit line and one sentence of ``neighbour`` quoted in it.
+
+    The credit line is drawn from :data:`BOILERPLATE`, the same that the
+    ``boilerplate`` variant adds to copies.
+    """
+    own = sentences(text)
+    # One sentence is a small part of its story: a "sentence" that is most of
+    # it (a table with no full stop) would make the negative hold the story.
+    theirs = [s for s in sentences(neighbour) if len(s) <= 0.2 * len(neighbour)]
+    if not own or not theirs:
+        return text
+    quote = max(rng.sample(theirs, min(3, len(theirs))), key=len)
+    at = rng.randrange(len(own) + 1)
+    return rng.choice(BOILERPLATE) + "\n" + "".join(own[:at]) + quote + "".join(own[at:])
+
+
 def sentences_replaced(fraction: float, others: list[str]) -> Callable[[str, random.Random, str], str]:
     """Replace ``fraction`` of the sentences (at least one) with sentences of other articles.
 
@@ -174,6 +224,8 @@ def variants(others: list[str]) -> dict[str, Callable[[str, random.Random, str],
         "edits_10%": scattered_edits(0.10),
         "sentences_10%": sentences_replaced(0.10, others),
         "sentences_30%": sentences_replaced(0.30, others),
+        "developing_early": early_version,
+        "developing_cut": later_cut,
     }
 
 
@@ -188,7 +240,11 @@ def labelled_set(per_file: int = 100, sighan: Path = SIGHAN) -> Labelled:
     originals = project_articles()
     negatives: list[Article] = []
     files = sighan_articles(per_file, sighan)
+    rng = random.Random("negatives")
     for groups in files:
         originals.extend(groups[0::2])
-        negatives.extend(groups[1::2])
+        for n, group in enumerate(groups[1::2]):
+            if n % 2:  # quotes the original just before it in the source
+                group = Article(group.id, group.source, quoting_negative(group.text, groups[2 * n].text, rng))
+            negatives.append(group)
     return Labelled(originals, negatives, bool(files))

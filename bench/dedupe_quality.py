@@ -7,7 +7,10 @@ when ``../shared/eval/sighan2005`` is present; the project's own corpus alone
 otherwise), then, for each kind of variant, a fresh index: every original and
 hard negative is decided first (all must be ``unique``), then one variant of
 each original, under its own id. A variant is recalled when it is a
-``duplicate`` or ``near_duplicate`` of its own original. Precision counts every
+``duplicate`` or ``near_duplicate`` of its own original. Developing stories
+come in both orders: ``developing_early`` (a story's first 40-70% decided
+first, the whole later: the whole must point at it) and ``developing_cut``
+(the whole first, its first 70% later). Precision counts every
 flag: a flagged original or hard negative, or a variant pointing at the wrong
 original, is a false positive.
 
@@ -27,7 +30,15 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from bench.dedupe_corpus import MIN_SENTENCES, SIGHAN, Article, labelled_set, sentences, variants
+from bench.dedupe_corpus import (
+    BEFORE_ORIGINAL,
+    MIN_SENTENCES,
+    SIGHAN,
+    Article,
+    labelled_set,
+    sentences,
+    variants,
+)
 from worker.dedupe.index import MemoryIndex, band_fields, matches, short_sketch
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
@@ -45,7 +56,12 @@ TARGETS = {
     "edits_2%": 0.99,
     "edits_5%": 0.95,
     "sentences_10%": 0.99,
+    "developing_early": 0.95,
+    "developing_cut": 0.95,
 }
+# Set by --jaccard-only: entries without 3-gram counts or lead, decided as
+# before containment (the "before" column of docs/real-feeds.md).
+JACCARD_ONLY = False
 
 
 def entry(article_id: str, text: str):
@@ -53,8 +69,8 @@ def entry(article_id: str, text: str):
     from worker.dedupe.index import Entry
 
     normalised, _ = drop_repeats(dewrap(text))
-    letters = fp.letters(to_simplified(normalised))
-    return Entry(article_id, fp.fingerprint(letters), fp.minhash(letters))
+    made = Entry.of(article_id, fp.letters(to_simplified(normalised)))
+    return Entry(made.id, made.fingerprint, made.sketch) if JACCARD_ONLY else made
 
 
 def make_variants(originals: list[Article], seed: int) -> dict[str, list[tuple[str, object]]]:
@@ -65,7 +81,7 @@ def make_variants(originals: list[Article], seed: int) -> dict[str, list[tuple[s
         rng = random.Random(f"{seed}:{name}")
         rows = []
         for a in originals:
-            if name.startswith("sentences") and len(sentences(a.text)) < MIN_SENTENCES:
+            if name.startswith(("sentences", "developing")) and len(sentences(a.text)) < MIN_SENTENCES:
                 continue
             rows.append((a.id, entry(f"{a.id}~{name}", fn(a.text, rng, pool))))
         if rows:
@@ -81,18 +97,24 @@ def run(index_factory, base: list, named: dict[str, list]) -> tuple[dict, int, i
     tp = fp_ = 0
     decisions = {}
     base_fp = 0
+    by_id = {e.id: e for e in base}
     for name, rows in named.items():
         index = index_factory()
-        for e in base:
+        first, later = base, rows
+        if name in BEFORE_ORIGINAL:  # the variants first; then each original must point at its variant
+            held = {original for original, _ in rows}
+            first = [e for e in base if e.id not in held] + [e for _, e in rows]
+            later = [(e.id, by_id[original]) for original, e in rows]
+        for e in first:
             d = index.decide(e)
             decisions[(name, e.id)] = d
             base_fp += d.status != "unique"
         hits = 0
-        for original, e in rows:
+        for earlier, e in later:
             d = index.decide(e)
             decisions[(name, e.id)] = d
             if d.status != "unique":
-                if d.duplicate_of == original:
+                if d.duplicate_of == earlier:
                     hits += 1
                     tp += 1
                     exact[name] += d.status == "duplicate"
@@ -161,7 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--sighan", type=Path, default=SIGHAN)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--jaccard-only", action="store_true", help="decide on Jaccard alone, as before containment"
+    )
     args = ap.parse_args(argv)
+    global JACCARD_ONLY
+    JACCARD_ONLY = args.jaccard_only
 
     data = labelled_set(args.per_file, args.sighan)
     if not data.sighan:

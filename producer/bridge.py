@@ -9,10 +9,12 @@ For each read (up to NEWSFLOW_BATCH_SIZE entries; while batches already wait
 in the queue, entries arriving in the next 50 ms join the read, so busy workers
 get fewer, fuller batches; with an empty queue a read goes at once):
 
-1. Each entry becomes an article dict, or a rejection (no text, bytes that are
-   not UTF-8, meta that is not a JSON object, a bad id, ...). A rejection is
-   published as a ``rejected`` result like any other, and the entry's raw
-   fields go to ``<prefix>:dead``; it never holds up the entries behind it.
+1. Each entry becomes an article dict, or a rejection (no text, text bytes that
+   are neither UTF-8 nor unambiguously GB18030 or Big5, as for files
+   (:func:`producer.inputs.decode`), other fields that are not UTF-8, meta
+   that is not a JSON object, a bad id, ...). A rejection is published as a
+   ``rejected`` result like any other, and the entry's raw fields go to
+   ``<prefix>:dead``; it never holds up the entries behind it.
 2. Good articles are queued exactly as :class:`producer.client.Client` queues
    them (stash + task), waiting first while the queue is over its bound, so
    backpressure holds the work in the inbox rather than in the queue.
@@ -37,6 +39,7 @@ import orjson
 import structlog
 
 from producer.client import Client, consumer_name, ensure_group
+from producer.inputs import decode
 from worker.article import KNOWN_FIELDS, Rejection, parse_article, valid_id
 from worker.keys import BRIDGE_GROUP
 
@@ -70,6 +73,14 @@ def to_article(entry: str, fields: dict[bytes, bytes], max_chars: int) -> tuple[
     for raw_name, raw_value in fields.items():
         name = raw_name.decode("utf-8", "replace")
         if name not in KNOWN_FIELDS or name == "id":
+            continue
+        if name == "text":
+            # The same reading as a file's bytes: UTF-8, else GB18030 or Big5
+            # when the bytes are unambiguously one of them.
+            text, error = decode(raw_value)
+            if error:
+                raise Rejection(error["code"], f"field 'text': {error['message']}")
+            article[name] = text
             continue
         try:
             article[name] = raw_value.decode("utf-8")

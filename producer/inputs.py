@@ -92,6 +92,13 @@ def decode(data: bytes) -> tuple[str, dict[str, str] | None]:
     text, _encoding = _legacy_chinese(data)
     if text is not None:
         return text, None
+    if any(b >= 0x80 for b in data[: first_error.start]):
+        # It began as UTF-8 with non-ASCII characters, then went bad: damaged
+        # UTF-8 (too short for the share above to tell), not another encoding.
+        return shown, {
+            "code": "invalid_utf8",
+            "message": f"not valid UTF-8: {first_error.reason} at byte {first_error.start}",
+        }
     return shown, {
         "code": "unknown_encoding",
         "message": "not UTF-8, and not unambiguously GB18030 or Big5; convert it to UTF-8",

@@ -1,6 +1,6 @@
 """The stage composition, in one place.
 
-    prepare: parse -> dewrap -> drop_repeats -> to_simplified -> detect_script -> fingerprint
+    prepare: parse -> garbled check -> dewrap -> drop_repeats -> to_simplified -> detect_script -> fingerprint
     the dedupe decision
     finish:  tag -> keywords, entities -> the result
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from worker import __version__
@@ -24,7 +24,7 @@ from worker.article import SCHEMA, Article, Rejection, now_iso, parse_article, t
 from worker.config import Settings
 from worker.dedupe import Decision, DedupeIndex, Entry
 from worker.stages import fingerprint as fp
-from worker.stages import segment, tagging
+from worker.stages import garbled, segment, tagging
 from worker.stages.normalise import dewrap, drop_repeats
 from worker.stages.script import detect_script, simplified_only
 
@@ -52,6 +52,7 @@ class Analyser:
         self.engine.tag("预热")
         segment.to_simplified("預熱")
         simplified_only()  # detect_script's table, built once
+        garbled.common_characters()
 
 
 @dataclass
@@ -104,6 +105,7 @@ class Prepared:
     repeats: int
     entry: Entry
     timings: dict[str, float]
+    repaired: dict[str, str] | None = None  # the mis-decoding undone, see worker.stages.garbled
 
 
 def prepare(raw: object, settings: Settings, worker: str = "") -> Prepared | Outcome:
@@ -113,14 +115,20 @@ def prepare(raw: object, settings: Settings, worker: str = "") -> Prepared | Out
         article = parse_article(raw, max_chars=settings.max_chars)
     except Rejection as error:
         return rejected(raw, error, worker)
+    verdict = garbled.check(article.text)
+    if verdict.garbled:
+        return rejected(raw, Rejection("garbled_text", verdict.garbled), worker)
+    submitted = article
+    if verdict.repaired:
+        article = replace(article, text=verdict.text)
     text, repeats = drop_repeats(dewrap(article.text))
     clock.lap("normalise")
     simplified = segment.to_simplified(text)
     script = detect_script(text, simplified)
-    letters = fp.letters(simplified)
-    entry = Entry(article.id, fp.fingerprint(letters), fp.minhash(letters))
+    entry = Entry.of(article.id, fp.letters(simplified))
     clock.lap("fingerprint")
-    return Prepared(article, text, simplified, script, repeats, entry, clock.timings)
+    # The submitted text stays the identity of the article (its revision and hash).
+    return Prepared(submitted, text, simplified, script, repeats, entry, clock.timings, verdict.repaired)
 
 
 def finish(
@@ -139,9 +147,13 @@ def finish(
     if decision.status != "unique":
         result["duplicate_of"] = decision.duplicate_of
         result["similarity"] = decision.similarity
+    if decision.containment is not None:
+        result["containment"] = {"value": decision.containment, "longer": decision.longer}
     result["script"] = prepared.script
     result["text"] = text
     result["repeats_removed"] = prepared.repeats
+    if prepared.repaired:
+        result["repaired"] = prepared.repaired
     analyse = (
         decision.status == "unique"
         or (decision.status == "near_duplicate" and settings.analyse_near_duplicates)
@@ -150,6 +162,8 @@ def finish(
     if analyse:
         tokens = segment.tag(text, simplified, analyser.engine)
         clock.lap("segment")
+        if analyser.engine.hmm_skipped:  # noise: see segment.HmmBudget
+            result["hmm_skipped"] = analyser.engine.hmm_skipped
         result["tokens"] = tokens  # (word, pos, start) tuples: orjson writes them as arrays
         result["keywords"] = tagging.keywords(
             tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords

@@ -12,10 +12,14 @@ step. Rules, in order:
    remembered, is ``duplicate`` of that first id, similarity 1.0. An entry
    whose document was forgotten counts for nothing.
 3. Otherwise, among the registered articles that share at least one LSH band
-   with it (at most :data:`MAX_CANDIDATES`, oldest bucket first), the one with
-   the most equal MinHash values is compared: if its estimated similarity
-   reaches the threshold, the article is ``near_duplicate`` of it. Ties go to
-   the first seen.
+   or the lead with it (at most :data:`MAX_CANDIDATES`, oldest bucket first),
+   those that qualify are: a candidate whose estimated Jaccard similarity
+   reaches the threshold, or one that holds (or is held by) this article, a
+   developing story's earlier or later version: the estimated containment of
+   the smaller 3-gram set in the larger reaches :data:`CONTAIN_SHARE` (with at
+   least :data:`CONTAIN_MIN_MATCHES` equal values and :data:`CONTAIN_MIN_SHINGLES`
+   in the smaller). The qualifying one with the most equal MinHash values
+   makes the article ``near_duplicate`` of it. Ties go to the first seen.
 4. Otherwise the article is ``unique`` and is registered: its exact
    fingerprint, its LSH bands and its document (sketch and id). A band field
    keeps its first owner unless that owner was forgotten. Duplicates and
@@ -28,7 +32,17 @@ the newest. :class:`MemoryIndex` (``newsflow process``) and
 same layout and follow these rules step by step; one test suite runs against both.
 
 Everything both need to agree on bit for bit (handles, band fields, the short
-sketch, the match count the threshold needs) is computed here, in Python.
+sketch, the match count the threshold needs) is computed here, in Python; the
+containment test is integer arithmetic, the same in Lua.
+
+Containment: a story's first version and its update (or a cut of it) have a
+Jaccard similarity of about the shorter's share of the longer, under the
+threshold for an early 40% version, although one is inside the other. From the
+Jaccard estimate J and the two 3-gram set sizes a and b, the shared grams are
+J(a + b) / (1 + J), and their share of the smaller set is the containment.
+The lead (the first :data:`LEAD` letters) is one more candidate field, as the
+versions of a story keep its opening; the bands alone find a 40% version as a
+candidate only 4 times in 5.
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ import numpy as np
 import xxhash
 
 from worker.config import Settings
+from worker.stages import fingerprint as fp
 from worker.stages.fingerprint import NUM_PERM
 
 # Buckets per window: a whole bucket expires at once.
@@ -67,7 +82,22 @@ EXACT_TAG = b"\xff"
 # other bits of the same hash.
 BAND_FIELD_BYTES = 5
 SHORT_BYTES = 2  # bytes kept of each MinHash value in the stored sketch
-SKETCH_BYTES = NUM_PERM * SHORT_BYTES  # a stored document is this sketch, then its id
+SKETCH_BYTES = NUM_PERM * SHORT_BYTES
+# A stored document is the sketch, then SIZE_TAG and its 3-gram count (4 bytes,
+# little-endian), then its id. Ids never hold a NUL byte, so a document stored
+# before sizes were (sketch, then id) is told apart and judged on Jaccard alone.
+SIZE_TAG = b"\x00"
+# Containment: the smaller set's share in the larger (as a fraction NUM/DEN so
+# that Lua and Python decide in exact integers), the equal sketch values it
+# needs at least (a Jaccard of 0.25: below that the estimate is too loose),
+# and the smaller set's size at least (a line or two is no story).
+CONTAIN_NUM, CONTAIN_DEN = 4, 5
+CONTAIN_SHARE = CONTAIN_NUM / CONTAIN_DEN
+CONTAIN_MIN_MATCHES = 32
+CONTAIN_MIN_SHINGLES = 100
+# Letters of the lead: the text's first LEAD letters are one more candidate field.
+LEAD = 50
+LEAD_TAG = b"\xfe"
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,16 @@ class Entry:
     id: str
     fingerprint: str  # hex xxh3-128 of the letters
     sketch: bytes = b""  # MinHash values, see worker.stages.fingerprint.minhash
+    size: int = 0  # distinct 3-grams the sketch was made of; 0: unknown
+    lead: str = ""  # the first LEAD letters, "" for a shorter text
+
+    @classmethod
+    def of(cls, article_id: str, letters: str) -> Entry:
+        """The entry of a text given its letters (worker.stages.fingerprint.letters)."""
+        sketch, size = fp.sketch(letters)
+        return cls(
+            article_id, fp.fingerprint(letters), sketch, size, letters[:LEAD] if len(letters) >= LEAD else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -82,10 +122,28 @@ class Decision:
     status: str  # "unique", "duplicate" or "near_duplicate"
     duplicate_of: str | None = None
     similarity: float | None = None
+    # For a near duplicate whose sizes are known: the estimated share of the
+    # smaller text's 3-grams in the larger, and which is longer: "this" article,
+    # "duplicate_of" or "same".
+    containment: float | None = None
+    longer: str | None = None
 
     @classmethod
     def unique(cls) -> Decision:
         return cls("unique")
+
+    @classmethod
+    def near(cls, duplicate_of: str, matched: int, size: int, their_size: int | None) -> Decision:
+        if not size or not their_size:
+            return cls("near_duplicate", duplicate_of, similarity(matched))
+        longer = "this" if size > their_size else "duplicate_of" if size < their_size else "same"
+        return cls(
+            "near_duplicate",
+            duplicate_of,
+            similarity(matched),
+            containment(matched, size, their_size),
+            longer,
+        )
 
 
 class DedupeIndex(Protocol):
@@ -120,6 +178,49 @@ def band_fields(sketch: bytes) -> list[tuple[bytes, int]]:
         digest = xxhash.xxh3_64_digest(sketch[band * width : (band + 1) * width])
         out.append((bytes([band]) + digest[:BAND_FIELD_BYTES], int.from_bytes(digest[4:], "little")))
     return out
+
+
+def lead_field(lead: str) -> list[tuple[bytes, int]]:
+    """The lead's candidate field and the number its shard is chosen by (none without a lead)."""
+    if not lead:
+        return []
+    digest = xxhash.xxh3_64_digest(lead.encode("utf-8"))
+    return [(LEAD_TAG + digest[:BAND_FIELD_BYTES], int.from_bytes(digest[4:], "little"))]
+
+
+def candidate_fields(entry: Entry) -> list[tuple[bytes, int]]:
+    """The fields that find candidates: the LSH bands, then the lead."""
+    return band_fields(entry.sketch) + lead_field(entry.lead)
+
+
+def doc_tail(entry: Entry) -> bytes:
+    """What a stored document holds after the sketch: the size, then the id."""
+    return SIZE_TAG + min(entry.size, 2**32 - 1).to_bytes(4, "little") + entry.id.encode()
+
+
+def read_doc(doc: bytes) -> tuple[bytes, int | None, str]:
+    """A stored document's short sketch, size (None when stored without one) and id."""
+    sketch, rest = doc[:SKETCH_BYTES], doc[SKETCH_BYTES:]
+    if rest[:1] == SIZE_TAG:
+        return sketch, int.from_bytes(rest[1:5], "little"), rest[5:].decode()
+    return sketch, None, rest.decode()
+
+
+def contained(matched: int, size: int, their_size: int | None) -> bool:
+    """Whether the smaller 3-gram set is (estimated) mostly inside the larger; exact integers."""
+    if not size or not their_size or matched < CONTAIN_MIN_MATCHES:
+        return False
+    small = min(size, their_size)
+    if small < CONTAIN_MIN_SHINGLES:
+        return False
+    # shared = J (a + b) / (1 + J) with J = matched / NUM_PERM; shared / small >= NUM / DEN
+    return matched * (size + their_size) * CONTAIN_DEN >= CONTAIN_NUM * small * (NUM_PERM + matched)
+
+
+def containment(matched: int, size: int, their_size: int) -> float:
+    """The estimated share of the smaller set's 3-grams that are in the larger."""
+    shared = matched * (size + their_size) / (NUM_PERM + matched)
+    return round(min(1.0, shared / min(size, their_size)), 3)
 
 
 def short_sketch(sketch: bytes) -> bytes:
@@ -196,7 +297,7 @@ class MemoryIndex:
         own = handle(entry.id)
         xfield, _ = exact_field(entry.fingerprint)
         short = short_sketch(entry.sketch)
-        bands = band_fields(entry.sketch)
+        bands = candidate_fields(entry)
 
         for b in live:
             state = self._state.get(b)
@@ -205,9 +306,9 @@ class MemoryIndex:
             if doc is not None:
                 if owner == own:
                     return Decision.unique()
-                return Decision("duplicate", doc[SKETCH_BYTES:].decode(), 1.0)
+                return Decision("duplicate", read_doc(doc)[2], 1.0)
 
-        best, best_id, seen = 0, "", 0
+        best, best_id, best_size, seen = 0, "", None, 0
         compared: set[tuple[int, bytes]] = set()
         for b in live:
             state = self._state.get(b)
@@ -222,14 +323,15 @@ class MemoryIndex:
                 if doc is None:
                     continue
                 seen += 1
-                m = matches(doc[:SKETCH_BYTES], short)
-                if m > best:
-                    best, best_id = m, doc[SKETCH_BYTES:].decode()
-        if best >= self._need:
-            return Decision("near_duplicate", best_id, similarity(best))
+                their_sketch, their_size, their_id = read_doc(doc)
+                m = matches(their_sketch, short)
+                if m > best and (m >= self._need or contained(m, entry.size, their_size)):
+                    best, best_id, best_size = m, their_id, their_size
+        if best:
+            return Decision.near(best_id, best, entry.size, best_size)
 
         state = self._state.setdefault(live[-1], _Bucket({}, {}))
-        state.docs[own] = short + entry.id.encode()
+        state.docs[own] = short + doc_tail(entry)
         state.fields[xfield] = own
         for field, _ in bands:
             if state.fields.get(field) not in state.docs:

@@ -8,9 +8,11 @@ stays small enough for Redis's compact listpack encoding:
 key                          type   holds
 ============================ ====== ==============================================
 dd:<bucket>:<shard>          hash   exact field (0xff + 16-byte fingerprint) and
-                                    band fields (band number + 5-byte hash) ->
+                                    band fields (band number + 5-byte hash) and
+                                    the lead field (0xfe + 5-byte hash) ->
                                     doc handle (8-byte xxh3-64 of the id)
-dd:<bucket>:doc              hash   doc handle -> 256-byte short sketch + id
+dd:<bucket>:doc              hash   doc handle -> 256-byte short sketch + NUL +
+                                    3-gram count (4 bytes) + id
 ============================ ====== ==============================================
 
 Every key of a bucket expires when the bucket leaves the window. A field's
@@ -28,16 +30,20 @@ import redis
 
 from worker.config import Settings
 from worker.dedupe.index import (
+    CONTAIN_DEN,
+    CONTAIN_MIN_MATCHES,
+    CONTAIN_MIN_SHINGLES,
+    CONTAIN_NUM,
     MAX_CANDIDATES,
     Buckets,
     Decision,
     Entry,
-    band_fields,
+    candidate_fields,
+    doc_tail,
     exact_field,
     handle,
     needed_matches,
     short_sketch,
-    similarity,
 )
 from worker.keys import Keys
 
@@ -71,7 +77,7 @@ class RedisIndex:
 
     def decide(self, entry: Entry) -> Decision:
         keys, args = self._call(entry)
-        return _decision(self._decide(keys=keys, args=args))
+        return _decision(self._decide(keys=keys, args=args), entry)
 
     def decide_many(self, entries: list[Entry]) -> list[Decision]:
         """Decide ``entries`` in order, in one round trip: each decision is its own atomic EVALSHA.
@@ -94,12 +100,12 @@ class RedisIndex:
             elif isinstance(reply, Exception):
                 raise reply
             else:
-                decisions.append(_decision(reply))
+                decisions.append(_decision(reply, entry))
         return decisions
 
     def _call(self, entry: Entry) -> tuple[list[str], list[object]]:
         xfield, xshard = exact_field(entry.fingerprint)
-        bands = band_fields(entry.sketch)
+        bands = candidate_fields(entry)
         live = self._buckets.live()
         shards = self._shards
         args = [
@@ -114,6 +120,12 @@ class RedisIndex:
             xshard % shards,
             *(n % shards for _, n in bands),
             *(field for field, _ in bands),
+            entry.size,
+            doc_tail(entry),
+            CONTAIN_MIN_MATCHES,
+            CONTAIN_MIN_SHINGLES,
+            CONTAIN_NUM,
+            CONTAIN_DEN,
         ]
         return [self._keys.dedupe_docs(bucket) for bucket in live], args
 
@@ -126,10 +138,11 @@ class RedisIndex:
         self._forget(keys=keys, args=[handle(article_id), xfield])
 
 
-def _decision(reply: list[object]) -> Decision:
-    status, owner, matched = (v.decode() if isinstance(v, bytes) else v for v in reply)
+def _decision(reply: list[object], entry: Entry) -> Decision:
+    status, owner, matched, their_size = (v.decode() if isinstance(v, bytes) else v for v in reply)
     if status == "duplicate":
         return Decision("duplicate", str(owner), 1.0)
     if status == "near_duplicate":
-        return Decision("near_duplicate", str(owner), similarity(int(matched)))
+        size = int(their_size)
+        return Decision.near(str(owner), int(matched), entry.size, size if size >= 0 else None)
     return Decision.unique()

@@ -7,8 +7,10 @@
 --             (the last is the bucket this call registers into); a bucket
 --             whose doc hash does not exist holds nothing that can match (every
 --             match needs its document), so its shards are not read; hash:
---             doc handle -> short sketch .. id. The bucket's shard hashes,
---             <prefix>:dd:<bucket>:<shard> (exact or band field -> doc handle),
+--             doc handle -> short sketch .. NUL .. 3-gram count (4 bytes,
+--             little-endian) .. id (a document stored before counts were kept
+--             is short sketch .. id: no NUL). The bucket's shard hashes,
+--             <prefix>:dd:<bucket>:<shard> (exact, band or lead field -> doc handle),
 --             are named from it: the same name with the shard number in place
 --             of "doc" (see worker/keys.py). Passing them all would take 200 keys.
 -- ARGV[1]     article id
@@ -18,17 +20,49 @@
 -- ARGV[5]     equal sketch values that make a near-duplicate
 -- ARGV[6]     most candidates compared
 -- ARGV[7]     TTL in seconds for the keys of the newest bucket
--- ARGV[8]     nb: number of bands (0 for an article without letters)
+-- ARGV[8]     nb: number of candidate fields (the bands, then the lead; 0 for
+--             an article without letters)
 -- ARGV[9]     shard of the exact field
--- ARGV[9+j]   shard of band j's field (j = 1..nb)
--- ARGV[9+nb+j] band j's field (band number .. band hash)
+-- ARGV[9+j]   shard of candidate field j (j = 1..nb)
+-- ARGV[9+nb+j] candidate field j (band number .. band hash, or 0xfe .. lead hash)
+-- ARGV[10+2nb] its 3-gram count (0: unknown)
+-- ARGV[11+2nb] what its document holds after the sketch (NUL .. count .. id)
+-- ARGV[12+2nb] containment: equal sketch values needed at least
+-- ARGV[13+2nb] containment: 3-grams the smaller text needs at least
+-- ARGV[14+2nb], ARGV[15+2nb] containment share needed, as numerator, denominator
 --
--- Returns {status, duplicate_of, equal sketch values}:
---   {"unique", "", 0}, {"duplicate", first_id, 0} or {"near_duplicate", id, matches}.
+-- A candidate qualifies when its equal sketch values reach ARGV[5] or when the
+-- smaller of the two 3-gram sets is estimated to be mostly inside the larger
+-- (worker/dedupe/index.py, contained(); integers, exact in doubles).
+--
+-- Returns {status, duplicate_of, equal sketch values, its 3-gram count}:
+--   {"unique", "", 0, -1}, {"duplicate", first_id, 0, -1} or
+--   {"near_duplicate", id, matches, count (-1 when stored without one)}.
 
 local id, own, xfield, sketch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local need, cap, ttl, nb = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local slen = #sketch
+local size, tail = tonumber(ARGV[10 + 2 * nb]), ARGV[11 + 2 * nb]
+local cmin, csize = tonumber(ARGV[12 + 2 * nb]), tonumber(ARGV[13 + 2 * nb])
+local cnum, cden = tonumber(ARGV[14 + 2 * nb]), tonumber(ARGV[15 + 2 * nb])
+local perm = slen / 2
+
+-- A stored document's 3-gram count (nil if stored without one) and id.
+local function read_doc(doc)
+  if string.byte(doc, slen + 1) == 0 then
+    local b1, b2, b3, b4 = string.byte(doc, slen + 2, slen + 5)
+    return b1 + 256 * (b2 + 256 * (b3 + 256 * b4)), string.sub(doc, slen + 6)
+  end
+  return nil, string.sub(doc, slen + 1)
+end
+
+local function contained(m, theirs)
+  if size == 0 or not theirs or m < cmin then
+    return false
+  end
+  local small = math.min(size, theirs)
+  return small >= csize and m * (size + theirs) * cden >= cnum * small * (perm + m)
+end
 
 local function shard(i, n)
   return string.sub(KEYS[i], 1, -4) .. n
@@ -50,14 +84,15 @@ for _, i in ipairs(live) do
   local doc = owner and redis.call("HGET", KEYS[i], owner)
   if doc then
     if owner == own then
-      return {"unique", "", 0}
+      return {"unique", "", 0, -1}
     end
-    return {"duplicate", string.sub(doc, slen + 1), 0}
+    local _, first = read_doc(doc)
+    return {"duplicate", first, 0, -1}
   end
 end
 
 -- Near: compare the candidates that share a band, skipping its own entries.
-local best, best_id, seen = 0, "", 0
+local best, best_id, best_size, seen = 0, "", -1, 0
 local compared = {}
 local mine
 for _, i in ipairs(live) do
@@ -77,21 +112,22 @@ for _, i in ipairs(live) do
             m = m + 1
           end
         end
-        if m > best then
-          best, best_id = m, string.sub(doc, slen + 1)
+        local theirs, their_id = read_doc(doc)
+        if m > best and (m >= need or contained(m, theirs)) then
+          best, best_id, best_size = m, their_id, theirs or -1
         end
       end
     end
   end
 end
-if best >= need then
-  return {"near_duplicate", best_id, best}
+if best > 0 then
+  return {"near_duplicate", best_id, best, best_size}
 end
 
 -- New: register it in the newest bucket. A band field keeps its first owner
 -- unless that owner was forgotten.
 local last = #KEYS
-redis.call("HSET", KEYS[last], own, sketch .. id)
+redis.call("HSET", KEYS[last], own, sketch .. tail)
 redis.call("EXPIRE", KEYS[last], ttl)
 local xkey = shard(last, ARGV[9])
 redis.call("HSET", xkey, xfield, own)
@@ -104,4 +140,4 @@ for j = 1, nb do
     redis.call("HSET", key, field, own)
   end
 end
-return {"unique", "", 0}
+return {"unique", "", 0, -1}

@@ -51,10 +51,19 @@ def minhash(letters_only: str) -> bytes:
     Empty for text without letters, which has nothing to compare. A text
     shorter than a gram is one shingle.
     """
+    return sketch(letters_only)[0]
+
+
+def sketch(letters_only: str) -> tuple[bytes, int]:
+    """:func:`minhash` and the number of distinct 3-grams it was made of.
+
+    The count turns a Jaccard estimate into a containment estimate: how much of
+    the smaller set is in the larger (worker.dedupe.index.containment).
+    """
     if not letters_only:
-        return b""
+        return b"", 0
     grams = {letters_only[i : i + GRAM] for i in range(max(1, len(letters_only) - GRAM + 1))}
-    sketch = MinHash(
+    mh = MinHash(
         num_perm=NUM_PERM,
         seed=_SEED,
         hashfunc=xxhash.xxh32_intdigest,
@@ -65,8 +74,8 @@ def minhash(letters_only: str) -> bytes:
     # In slices: datasketch builds a grams x NUM_PERM matrix per call, and one
     # that fits the CPU cache is three times faster than one for a whole article.
     for start in range(0, len(shingles), _SLICE):
-        sketch.update_batch(shingles[start : start + _SLICE])
-    return sketch.hashvalues.astype("<u4", copy=False).tobytes()
+        mh.update_batch(shingles[start : start + _SLICE])
+    return mh.hashvalues.astype("<u4", copy=False).tobytes(), len(grams)
 
 
 def jaccard(a: str, b: str) -> float:

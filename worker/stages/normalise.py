@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 
 # Passages shorter than this many letters (punctuation and spaces not counted)
 # are never removed: a dateline or a short refrain legitimately recurs.
@@ -51,10 +52,79 @@ def dewrap(text: str) -> str:
     is CJK (Han, kana, hangul, CJK or full-width punctuation), or when a digit
     run ends at the break and CJK sits at the run's far end (``第20\\n0個``).
     Between other characters (two Latin words) it becomes a space.
+
+    Two breaks are kept, as a newline: after a headline (:func:`_is_headline`)
+    and before each item of a list (:func:`_list_starts`).
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     paragraphs = (p for p in _PARAGRAPH_BREAK.split(text.strip()))
-    return "\n".join(_join_lines(p) for p in paragraphs if p.strip())
+    return "\n".join(_dewrap_paragraph(p) for p in paragraphs if p.strip())
+
+
+# A first line at most this share of the wrap width is "clearly shorter".
+HEADLINE_SHARE = 0.75
+# Lines of a paragraph shorter than this are not taken for a wrap width.
+MIN_WRAP = 10
+# A list item's marker: bullets, 一、 1. 1、 (1) （一） a) ①.
+_LIST_ITEM = re.compile(
+    r"(?:[-*•·●○■□◆◇▪▶►※]\s*\S"
+    r"|[（(](?:\d{1,3}|[一二三四五六七八九十]{1,3}|[A-Za-z])[)）]"
+    r"|(?:\d{1,3}|[一二三四五六七八九十]{1,3}|[A-Za-z])[、.．)）](?![0-9０-９])"
+    r"|[①-⑳])"
+)
+
+
+def _dewrap_paragraph(paragraph: str) -> str:
+    lines = _LINE_BREAK.split(paragraph.strip())
+    if len(lines) < 2:
+        return _join_lines(paragraph)
+    keep = _list_starts(lines)
+    if _is_headline(lines):
+        keep.add(1)
+    if not keep:
+        return _join_lines(paragraph)
+    cuts = [0, *sorted(keep), len(lines)]
+    return "\n".join(_join_lines("\n".join(lines[a:b])) for a, b in zip(cuts, cuts[1:], strict=False))
+
+
+def _is_headline(lines: list[str]) -> bool:
+    """A first line clearly shorter than the wrap width of the lines after it, ending without punctuation.
+
+    A line as long as the wrap width (:func:`_wrap_width`) is never a headline,
+    so hard-wrapped text, however wrapped, comes out as it always did.
+    """
+    first = lines[0]
+    width = _wrap_width(lines[1:])
+    return (
+        width >= MIN_WRAP
+        and len(first) <= HEADLINE_SHARE * width
+        and not unicodedata.category(first[-1]).startswith("P")
+        and first[-1] not in _CLOSING
+    )
+
+
+def _wrap_width(lines: list[str]) -> int:
+    """The width ``lines`` were wrapped at: their most common length (the longer on a tie).
+
+    The last line and lines that end a paragraph are shorter; a line here and
+    there may be a character longer (punctuation kept off a line's start).
+    With two lines or fewer, the longer.
+    """
+    if len(lines) <= 2:
+        return max(len(line) for line in lines)
+    counts = Counter(len(line) for line in lines[:-1])
+    return max(counts, key=lambda n: (counts[n], n))
+
+
+def _list_starts(lines: list[str]) -> set[int]:
+    """Indexes of the lines that start list items, when at least two do (one could be a wrap)."""
+    starts = {i for i, line in enumerate(lines) if i and _LIST_ITEM.match(line)}
+    if _LIST_ITEM.match(lines[0]):
+        starts.add(0)
+    if len(starts) < 2:
+        return set()
+    starts.discard(0)
+    return starts
 
 
 def _join_lines(paragraph: str) -> str:

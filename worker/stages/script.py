@@ -24,17 +24,31 @@ _LETTER = re.compile(r"[^\W_]")
 _BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 
 
+# Written in Traditional copy too, though s2t changes them and no Taiwan or
+# Hong Kong variant table keeps them: 着 for 著 (穿着, 看着) in Hong Kong and
+# Taiwan informal copy.
+BOTH_FORMS_EXTRA = "着"
+
+
 @cache
 def simplified_only() -> frozenset[str]:
-    """Characters that OpenCC's s2t changes on their own: Simplified-only.
+    """Characters that OpenCC's s2t changes on their own and Traditional copy never uses: Simplified-only.
 
+    A character that Taiwan or Hong Kong writes as it is (OpenCC's s2tw or s2hk
+    keeps it: 台 beside 臺, 群, 温, 床...) is common to both scripts and decides
+    nothing; else short Taiwan copy with the usual 台 came out ``mixed``.
     Built once per process (before fork in a worker) with one conversion of
-    every BMP Han character, each on its own line so no phrase spans two; a
-    per-article s2t pass would cost as much as the t2s pass itself.
+    every BMP Han character per table, each on its own line so no phrase spans
+    two; a per-article s2t pass would cost as much as the t2s pass itself.
     """
     chars = [chr(o) for lo, hi in _BLOCKS for o in range(lo, hi + 1)]
-    converted = convert("\n".join(chars), "s2t").split("\n")
-    return frozenset(c for c, t in zip(chars, converted, strict=True) if t != c)
+    joined = "\n".join(chars)
+    to_trad, to_tw, to_hk = (convert(joined, config).split("\n") for config in ("s2t", "s2tw", "s2hk"))
+    return frozenset(
+        c
+        for c, t, tw, hk in zip(chars, to_trad, to_tw, to_hk, strict=True)
+        if t != c and tw != c and hk != c and c not in BOTH_FORMS_EXTRA
+    )
 
 
 def detect_script(text: str, simplified: str | None = None) -> str:
