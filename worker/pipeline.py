@@ -200,7 +200,7 @@ def finish(
             if model_spans is None:
                 model_spans = analyser.recogniser.spans([segment.analysis_form(simplified)])[0]
                 clock.lap("entities")
-            spans = tagging.entity_spans(model_spans, simplified, analyser.entity_lexicon)
+            spans = tagging.entity_spans(model_spans, simplified, analyser.entity_lexicon, tokens)
         else:
             spans = tagging.pos_spans(tokens, simplified, analyser.entity_lexicon)
         result["tokens"] = tokens  # (word, pos, start) tuples: orjson writes them as arrays

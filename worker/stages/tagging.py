@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from worker.config import ConfigError
 from worker.stages.entities import Span
 from worker.stages.segment import DATA, Token, analysis_form, dictionary_paths, read_dictionary, to_simplified
 from worker.stages.shared import one_object_per_value
@@ -51,6 +52,8 @@ _NOT_KEYWORD_POS = ("x", "m", "mq", "q", "r", "u", "p", "c", "d", "e", "y", "o",
 
 
 NEWS_STOPWORDS = DATA / "stopwords.txt"
+TITLES = DATA / "titles.txt"
+PLACE_ABBREVIATIONS = DATA / "place_abbreviations.txt"
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,8 @@ class EntityLexicon:
     typed: dict[str, str]  # analysis form -> kind, from the project's and the user's dictionaries
     pattern: re.Pattern[str] | None  # finds typed entries, longest first
     deny: frozenset[str]  # analysis forms that are never entities
+    titles: tuple[str, ...]  # titles that follow a name (worker/data/titles.txt), longest first
+    abbreviations: frozenset[str]  # one-character places (worker/data/place_abbreviations.txt)
 
 
 @cache
@@ -216,9 +221,22 @@ def entity_lexicon(user_dict: str = "", deny: str = "") -> EntityLexicon:
             else:
                 typed.pop(word, None)
     words = sorted(typed, key=len, reverse=True)
-    pattern = re.compile("|".join(map(re.escape, words))) if words else None
+    pattern = re.compile("|".join(map(_whole, words))) if words else None
+    if deny and not Path(deny).is_file():
+        raise ConfigError(f"NEWSFLOW_ENTITY_DENY={deny}: no such file; give a file of words, one per line")
     denied = frozenset(read_stopwords(Path(deny))) if deny else frozenset()
-    return EntityLexicon(typed, pattern, denied)
+    titles = tuple(sorted(read_stopwords(TITLES), key=len, reverse=True))
+    return EntityLexicon(typed, pattern, denied, titles, frozenset(read_stopwords(PLACE_ABBREVIATIONS)))
+
+
+def _whole(word: str) -> str:
+    """A pattern for ``word`` that does not match inside a longer Latin word (Google in Googlers)."""
+    edge = "[A-Za-z0-9]"
+    return (
+        (f"(?<!{edge})" if re.match(edge, word) else "")
+        + re.escape(word)
+        + (f"(?!{edge})" if re.match(edge, word[-1]) else "")
+    )
 
 
 def pos_spans(tokens: list[Token], simplified: str, elex: EntityLexicon) -> list[Span]:
@@ -234,25 +252,53 @@ def pos_spans(tokens: list[Token], simplified: str, elex: EntityLexicon) -> list
     return spans
 
 
-def entity_spans(model: Sequence[Span], simplified: str, elex: EntityLexicon) -> list[Span]:
-    """Every entity mention in the article, from the model's spans and the dictionaries.
+def entity_spans(
+    model: Sequence[Span], simplified: str, elex: EntityLexicon, tokens: Sequence[Token] = ()
+) -> list[Span]:
+    """Every entity mention in the article, from the model's spans, jieba's words and the dictionaries.
 
     In this order (docs/entities.md, "Reconciliation"):
 
-    1. A typed dictionary entry wins over the model: its kind replaces the
+    1. jieba's dictionary: a model span that lies inside one of jieba's words,
+       shorter than it, is dropped unless jieba tags that word a name (中国 in
+       发展中国家 is no place).
+    2. Spans are cut to the name: a title after a person's name is not part of
+       it (王部长, 威尔逊州长), and a place made only of one-character country and
+       region names is one place per character (中美, 台港澳).
+    3. A typed dictionary entry wins over the model: its kind replaces the
        model's, and model spans that cross it give way, unless the model's span
        holds it whole in a longer name (北京 inside 北京大学 stays one organisation).
-    2. Denied words, one-character persons (a bare surname), and spans without
-       a letter are dropped.
-    3. One entity, one kind per article: a form tagged with several kinds takes
+    4. Denied words, one-character persons not followed by a title (a bare
+       surname is more often a word), and spans without a letter are dropped.
+    5. One entity, one kind per article: a form tagged with several kinds takes
        the kind of most of its mentions.
-    4. A form recognised once is an entity at each of its mentions, where it
+    6. A form recognised once is an entity at each of its mentions, where it
        is not part of another entity: the model may miss a name in a sentence
        that gives it little context, or cut it in two (拉夫 羅夫 for 拉夫羅夫);
        the pieces of a longer name give way to it.
     """
     form = analysis_form(simplified)
-    spans = list(model)
+    word_at = _words_by_position(tokens, len(form)) if tokens else None
+    spans: list[Span] = []
+    titled: set[int] = set()  # starts of persons whose title was cut off
+    for start, end, kind in model:
+        if word_at is not None and _inside_word(word_at, start, end):
+            continue
+        if kind == "person":
+            key = form[start:end]
+            for title in elex.titles:
+                if key.endswith(title) and len(key) > len(title):
+                    end -= len(title)
+                    titled.add(start)
+                    break
+            names = _run_together(word_at, form, start, end) if word_at is not None else None
+            if names:
+                spans.extend(names)
+                continue
+        elif kind == "place" and end - start > 1 and all(ch in elex.abbreviations for ch in form[start:end]):
+            spans.extend((i, i + 1, kind) for i in range(start, end))
+            continue
+        spans.append((start, end, kind))
     if elex.pattern is not None:
         for match in elex.pattern.finditer(form):
             start, end = match.span()
@@ -263,7 +309,7 @@ def entity_spans(model: Sequence[Span], simplified: str, elex: EntityLexicon) ->
     kept: list[Span] = []
     for start, end, kind in spans:
         key = form[start:end]
-        if key in elex.deny or (kind == "person" and end - start < 2):
+        if key in elex.deny or (kind == "person" and end - start < 2 and start not in titled):
             continue
         if not any(ch.isalpha() for ch in key):
             continue
@@ -292,6 +338,49 @@ def entity_spans(model: Sequence[Span], simplified: str, elex: EntityLexicon) ->
                 found.append((at, end, kind_of[key]))
             at = form.find(key, at + 1)
     return sorted(span for span in found if span is not None)
+
+
+def _words_by_position(tokens: Sequence[Token], length: int) -> list[Token | None]:
+    """The token covering each character of the text."""
+    word_at: list[Token | None] = [None] * length
+    for token in tokens:
+        start = token[2]
+        word_at[start : start + len(token[0])] = [token] * len(token[0])
+    return word_at
+
+
+def _inside_word(word_at: list[Token | None], start: int, end: int) -> bool:
+    """Whether ``start:end`` lies inside one longer jieba word that is not tagged as a name."""
+    token = word_at[start]
+    if token is None or token is not word_at[end - 1]:
+        return False
+    word, pos, at = token
+    return len(word) > end - start and pos not in ENTITY_KINDS and at <= start
+
+
+_NAME_TAGS = ("nr", "nrfg", "nrt")
+
+
+def _run_together(word_at: list[Token | None], form: str, start: int, end: int) -> list[Span] | None:
+    """The names in a person span of several names run together, as jieba reads them; else None.
+
+    A Chinese name is two to four characters; a longer span with no dot (·)
+    between a given name and a surname is a list of names without separators
+    (迟浩田任建新). Where jieba's words cover the span exactly and at least two
+    are names, those names are the persons.
+    """
+    if end - start < 5 or any(ch in "·・•．." for ch in form[start:end]):
+        return None
+    tokens: list[Token] = []
+    at = start
+    while at < end:
+        token = word_at[at]
+        if token is None or token[2] != at or at + len(token[0]) > end:
+            return None
+        tokens.append(token)
+        at += len(token[0])
+    names = [(t[2], t[2] + len(t[0]), "person") for t in tokens if t[1] in _NAME_TAGS and len(t[0]) > 1]
+    return names if len(names) >= 2 else None
 
 
 def _within(span: Span | None, start: int, end: int) -> bool:
