@@ -259,20 +259,19 @@ def entity_spans(
 
     In this order (docs/entities.md, "Reconciliation"):
 
-    1. jieba's dictionary: a model span that lies inside one of jieba's words,
-       shorter than it, is dropped unless jieba tags that word a name (中国 in
-       发展中国家 is no place).
-    2. Spans are cut to the name: a title after a person's name is not part of
-       it (王部长, 威尔逊州长), and a place made only of one-character country and
-       region names is one place per character (中美, 台港澳).
-    3. A typed dictionary entry wins over the model: its kind replaces the
+    1. Spans are cut to the name: a title after a person's name is not part of
+       it (王部长, 威尔逊州长); a person span of several names run together
+       (a list of names without separators) is split where jieba reads names;
+       and a place made only of one-character country and region names is one
+       place per character (中美, 台港澳).
+    2. A typed dictionary entry wins over the model: its kind replaces the
        model's, and model spans that cross it give way, unless the model's span
        holds it whole in a longer name (北京 inside 北京大学 stays one organisation).
-    4. Denied words, one-character persons not followed by a title (a bare
+    3. Denied words, one-character persons not followed by a title (a bare
        surname is more often a word), and spans without a letter are dropped.
-    5. One entity, one kind per article: a form tagged with several kinds takes
+    4. One entity, one kind per article: a form tagged with several kinds takes
        the kind of most of its mentions.
-    6. A form recognised once is an entity at each of its mentions, where it
+    5. A person or place recognised once is an entity at each of its mentions, where it
        is not part of another entity: the model may miss a name in a sentence
        that gives it little context, or cut it in two (拉夫 羅夫 for 拉夫羅夫);
        the pieces of a longer name give way to it.
@@ -282,8 +281,6 @@ def entity_spans(
     spans: list[Span] = []
     titled: set[int] = set()  # starts of persons whose title was cut off
     for start, end, kind in model:
-        if word_at is not None and _inside_word(word_at, start, end):
-            continue
         if kind == "person":
             key = form[start:end]
             for title in elex.titles:
@@ -325,7 +322,7 @@ def entity_spans(
         owner[start:end] = [len(found)] * (end - start)
         found.append((start, end, kind_of[form[start:end]]))
     for key in sorted(kind_of, key=len, reverse=True):
-        if len(key) < 2 or kind_of[key] == "time":
+        if len(key) < 2 or kind_of[key] not in _PROPAGATED:
             continue
         at = form.find(key)
         while at >= 0:
@@ -349,16 +346,10 @@ def _words_by_position(tokens: Sequence[Token], length: int) -> list[Token | Non
     return word_at
 
 
-def _inside_word(word_at: list[Token | None], start: int, end: int) -> bool:
-    """Whether ``start:end`` lies inside one longer jieba word that is not tagged as a name."""
-    token = word_at[start]
-    if token is None or token is not word_at[end - 1]:
-        return False
-    word, pos, at = token
-    return len(word) > end - start and pos not in ENTITY_KINDS and at <= start
-
-
 _NAME_TAGS = ("nr", "nrfg", "nrt")
+# Kinds whose forms are found again at every mention. Not organisations: their
+# names end in common heads (政府, 委员会) that recur inside other names.
+_PROPAGATED = ("person", "place")
 
 
 def _run_together(word_at: list[Token | None], form: str, start: int, end: int) -> list[Span] | None:
