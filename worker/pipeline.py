@@ -162,10 +162,17 @@ def recognise(
         if analyser.recogniser is not None and analysed(decision, settings)
     ]
     out: list[list[ner.Span] | None] = [None] * len(prepared)
-    if wanted and analyser.recogniser is not None:
+    if not wanted or analyser.recogniser is None:
+        return out
+    started = time.perf_counter()
+    try:
         spans = analyser.recogniser.spans([segment.analysis_form(prepared[i].simplified) for i in wanted])
-        for i, found in zip(wanted, spans, strict=True):
-            out[i] = found
+    except Exception:  # noqa: BLE001 - each article then runs the model alone, and only a bad one fails
+        return out
+    share = round((time.perf_counter() - started) * 1000 / len(wanted), 3)
+    for i, found in zip(wanted, spans, strict=True):
+        out[i] = found
+        prepared[i].timings["entities"] = share
     return out
 
 
@@ -200,7 +207,8 @@ def finish(
             if model_spans is None:
                 model_spans = analyser.recogniser.spans([segment.analysis_form(simplified)])[0]
                 clock.lap("entities")
-            spans = tagging.entity_spans(model_spans, simplified, analyser.entity_lexicon, tokens)
+            elex, cut = analyser.entity_lexicon, analyser.engine.cut
+            spans = tagging.entity_spans(model_spans, simplified, elex, cut)
         else:
             spans = tagging.pos_spans(tokens, simplified, analyser.entity_lexicon)
         result["tokens"] = tokens  # (word, pos, start) tuples: orjson writes them as arrays

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -164,34 +164,31 @@ def _textrank(words: list[str], window: int = 5, iterations: int = 10) -> dict[s
 
 
 def _units(tokens: list[Token], spans: Sequence[Span], text: str) -> list[Token]:
-    """Tokens, with the tokens that overlap an entity mention replaced by the mention, once."""
-    mentions = sorted(span for span in spans if span[2] in _KEYWORD_KINDS)
+    """Tokens, with the tokens that overlap an entity mention replaced by the mention, once.
+
+    Tokens inside a time expression are dropped with it: a date is no keyword.
+    """
+    mentions = sorted(spans)  # mentions never overlap: by start is also by end
     if not mentions:
         return tokens
     units: list[Token] = []
+    emitted: set[int] = set()
     k = 0
-    emitted = -1
     for word, pos, start in tokens:
         end = start + len(word)
         while k < len(mentions) and mentions[k][1] <= start:
             k += 1
-        if k < len(mentions) and mentions[k][0] < end:
-            if emitted != k:
-                m_start, m_end, _kind = mentions[k]
-                units.append((text[m_start:m_end], "n", m_start))
-                emitted = k
-            # A token reaching past this mention into the next one is covered by both.
-            while k + 1 < len(mentions) and mentions[k + 1][0] < end:
-                k += 1
-                m_start, m_end, _kind = mentions[k]
-                units.append((text[m_start:m_end], "n", m_start))
-                emitted = k
-            continue
-        units.append((word, pos, start))
+        j = k
+        while j < len(mentions) and mentions[j][0] < end:
+            if j not in emitted:
+                emitted.add(j)
+                m_start, m_end, kind = mentions[j]
+                if kind in _KEYWORD_KINDS:
+                    units.append((text[m_start:m_end], "n", m_start))
+            j += 1
+        if j == k:
+            units.append((word, pos, start))
     return units
-
-
-# ---------------------------------------------------------------- entities
 
 
 @dataclass(frozen=True)
@@ -253,9 +250,15 @@ def pos_spans(tokens: list[Token], simplified: str, elex: EntityLexicon) -> list
 
 
 def entity_spans(
-    model: Sequence[Span], simplified: str, elex: EntityLexicon, tokens: Sequence[Token] = ()
+    model: Sequence[Span],
+    simplified: str,
+    elex: EntityLexicon,
+    cut: Callable[[str], list[str]] | None = None,
 ) -> list[Span]:
-    """Every entity mention in the article, from the model's spans, jieba's words and the dictionaries.
+    """Every entity mention in the article, from the model's spans and the dictionaries.
+
+    ``cut`` is the engine's segmentation, used only on a span alone, so that
+    entities never depend on how an engine reads the context around them.
 
     In this order (docs/entities.md, "Reconciliation"):
 
@@ -277,7 +280,6 @@ def entity_spans(
        the pieces of a longer name give way to it.
     """
     form = analysis_form(simplified)
-    word_at = _words_by_position(tokens, len(form)) if tokens else None
     spans: list[Span] = []
     titled: set[int] = set()  # starts of persons whose title was cut off
     for start, end, kind in model:
@@ -288,7 +290,7 @@ def entity_spans(
                     end -= len(title)
                     titled.add(start)
                     break
-            names = _run_together(word_at, form, start, end) if word_at is not None else None
+            names = _run_together(cut, form, start, end) if cut is not None else None
             if names:
                 spans.extend(names)
                 continue
@@ -337,41 +339,31 @@ def entity_spans(
     return sorted(span for span in found if span is not None)
 
 
-def _words_by_position(tokens: Sequence[Token], length: int) -> list[Token | None]:
-    """The token covering each character of the text."""
-    word_at: list[Token | None] = [None] * length
-    for token in tokens:
-        start = token[2]
-        word_at[start : start + len(token[0])] = [token] * len(token[0])
-    return word_at
-
-
-_NAME_TAGS = ("nr", "nrfg", "nrt")
 # Kinds whose forms are found again at every mention. Not organisations: their
 # names end in common heads (政府, 委员会) that recur inside other names.
 _PROPAGATED = ("person", "place")
 
 
-def _run_together(word_at: list[Token | None], form: str, start: int, end: int) -> list[Span] | None:
+def _run_together(cut: Callable[[str], list[str]], form: str, start: int, end: int) -> list[Span] | None:
     """The names in a person span of several names run together, as jieba reads them; else None.
 
     A Chinese name is two to four characters; a longer span with no dot (·)
-    between a given name and a surname is a list of names without separators
-    (迟浩田任建新). Where jieba's words cover the span exactly and at least two
-    are names, those names are the persons.
+    between a given name and a surname may be a list of names without
+    separators (迟浩田任建新). The span is segmented on its own (so that both
+    engines read it alike); if jieba reads two or more words of two to four
+    characters there, they are the persons. A foreign name (普里马科夫) stays
+    one word.
     """
     if end - start < 5 or any(ch in "·・•．." for ch in form[start:end]):
         return None
-    tokens: list[Token] = []
-    at = start
-    while at < end:
-        token = word_at[at]
-        if token is None or token[2] != at or at + len(token[0]) > end:
-            return None
-        tokens.append(token)
-        at += len(token[0])
-    names = [(t[2], t[2] + len(t[0]), "person") for t in tokens if t[1] in _NAME_TAGS and len(t[0]) > 1]
-    return names if len(names) >= 2 else None
+    words = cut(form[start:end])
+    if len(words) < 2 or any(not 2 <= len(w) <= 4 for w in words):
+        return None
+    spans: list[Span] = []
+    for word in words:
+        spans.append((start, start + len(word), "person"))
+        start += len(word)
+    return spans
 
 
 def _within(span: Span | None, start: int, end: int) -> bool:
