@@ -53,6 +53,7 @@ _NOT_KEYWORD_POS = ("x", "m", "mq", "q", "r", "u", "p", "c", "d", "e", "y", "o",
 
 NEWS_STOPWORDS = DATA / "stopwords.txt"
 TITLES = DATA / "titles.txt"
+ENTITY_DICT = DATA / "entities.txt"
 PLACE_ABBREVIATIONS = DATA / "place_abbreviations.txt"
 
 
@@ -204,13 +205,16 @@ class EntityLexicon:
 
 @cache
 def entity_lexicon(user_dict: str = "", deny: str = "") -> EntityLexicon:
-    """Typed entries (nr, nrt, ns, nt, nz) of the project and user dictionaries, and the deny list.
+    """Typed entries (nr, nrt, ns, nt, nz) of the dictionaries, and the deny list.
 
-    A later dictionary's entry replaces an earlier one's, as it does in the
-    engines. Deny-list words may be written in either script.
+    The dictionaries are read in order: the project's segmentation dictionary,
+    its entity dictionary (worker/data/entities.txt, which the engines never
+    see), then the user's (``NEWSFLOW_USER_DICT``); a later entry replaces an
+    earlier one, as in the engines. Deny-list words may be in either script.
     """
     typed: dict[str, str] = {}
-    for path in dictionary_paths(user_dict):
+    project, *user = dictionary_paths(user_dict)
+    for path in [project, ENTITY_DICT, *user]:
         for word, _freq, tag in read_dictionary(path):
             kind = ENTITY_KINDS.get(tag or "")
             if kind is not None:
