@@ -154,13 +154,16 @@ def viterbi(emissions: Any, transitions: Any, lengths: Any) -> Any:
     import numpy as np
 
     batch, steps, tags = emissions.shape
+    # into[j, i]: the score of moving from tag i to tag j, so that each step
+    # reduces over the last, contiguous axis.
+    into = np.ascontiguousarray(transitions.T)
     score = emissions[:, 0, :].copy()
     back = np.zeros((batch, steps, tags), dtype=np.int32)
     keep = np.arange(tags, dtype=np.int32)
     for t in range(1, steps):
-        total = score[:, :, None] + transitions[None, :, :]
-        best = total.argmax(axis=1).astype(np.int32)
-        nxt = np.take_along_axis(total, best[:, None, :], axis=1)[:, 0, :] + emissions[:, t, :]
+        total = score[:, None, :] + into[None, :, :]
+        best = total.argmax(axis=2)
+        nxt = total.max(axis=2) + emissions[:, t, :]
         live = (t < lengths)[:, None]
         score = np.where(live, nxt, score)
         back[:, t, :] = np.where(live, best, keep)
