@@ -215,10 +215,12 @@ def _wait(condition: Any, timeout: float) -> None:
         time.sleep(0.02)
 
 
-def run_real(articles: list[dict[str, Any]], procs: int, engine: str) -> dict[str, Any]:
+def run_real(
+    articles: list[dict[str, Any]], procs: int, engine: str, entities: str = "model"
+) -> dict[str, Any]:
     from producer.client import Client
 
-    deployment = Deployment(procs, {"NEWSFLOW_ENGINE": engine})
+    deployment = Deployment(procs, {"NEWSFLOW_ENGINE": engine, "NEWSFLOW_ENTITIES": entities})
     try:
         client = Client(deployment.settings)
         results_key = client.keys.results
@@ -385,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--engines", default="jieba,jieba-rs")
     parser.add_argument(
+        "--entities", default="model,pos", help="entity recognisers to measure (NEWSFLOW_ENTITIES)"
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=2,
@@ -437,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     decisions = decide_all(articles, Settings())
     header = [
         "engine",
+        "entities",
         "procs",
         "bare/s",
         "newsflow/s",
@@ -448,23 +454,27 @@ def main(argv: list[str] | None = None) -> int:
         "redis busy",
     ]
     rows = []
-    for engine in engines:
-        settings = Settings(engine=engine)
+    recognisers = args.entities.split(",")
+    report["entity_cost"] = entity_cost(articles, engines, recognisers)
+    for engine, entities in ((e, r) for e in engines for r in recognisers):
+        settings = Settings(engine=engine, entities=entities)
         for p in procs:
             bares, reals = [], []
             for _ in range(rounds):
                 bares.append(run_bare(articles, p, settings, decisions))
-                reals.append(run_real(articles, p, engine))
+                reals.append(run_real(articles, p, engine, entities))
             bare, real = _combined(bares), _combined(reals)
             ratio = real["rate"] / bare["rate"]
             mem = real["memory"]
             uss = [c["uss_mb"] for c in mem["children"]]
             report["throughput"].append(
-                {"engine": engine, "procs": p, "bare": bare, "real": real, "ratio": ratio}
+                {"engine": engine, "entities": entities, "procs": p}
+                | {"bare": bare, "real": real, "ratio": ratio}
             )
             rows.append(
                 [
                     engine,
+                    entities,
                     p,
                     bare["rate"],
                     real["rate"],
@@ -486,7 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_latency:
         lat_rows = []
         for engine in engines:
-            best = max(t["real"]["rate"] for t in report["throughput"] if t["engine"] == engine)
+            # The latency runs use the default recogniser (the model), the slower one.
+            ran = [t for t in report["throughput"] if t["engine"] == engine]
+            best = max(t["real"]["rate"] for t in ran if t["entities"] == ran[0]["entities"])
             p = max(procs)
             lat = run_latency(articles, p, engine, rate=best / 2, seconds=LATENCY_SECONDS[args.profile])
             for way, figures in lat.items():
@@ -514,6 +526,32 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(f"\nreport: {args.out}")
     return 0
+
+
+def entity_cost(
+    articles: list[dict[str, Any]], engines: list[str], recognisers: list[str], sample: int = 200
+) -> list[dict[str, Any]]:
+    """Analysis time per article on one thread, each engine with each recogniser; prints a table.
+
+    The difference between ``model`` and ``pos`` is what the entity model costs
+    an article (its pieces batched per article here, per batch in a worker).
+    """
+    chosen = articles[:sample]
+    rows, out = [], []
+    for engine in engines:
+        for entities in recognisers:
+            settings = Settings(engine=engine, entities=entities)
+            analyser = pipeline.Analyser.from_settings(settings)
+            pipeline.process({"id": "warmup", "text": "预热文章。"}, MemoryIndex(), analyser, settings)
+            index, started = MemoryIndex(), time.perf_counter()
+            for raw in chosen:
+                pipeline.process(raw, index, analyser, settings)
+            ms = (time.perf_counter() - started) * 1000 / len(chosen)
+            out.append({"engine": engine, "entities": entities, "ms_per_article": ms})
+            rows.append([engine, entities, f"{ms:.2f}"])
+    title = f"Stages per article, one thread ({len(chosen)} articles)"
+    print(table(title, ["engine", "entities", "ms"], rows))
+    return out
 
 
 def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from worker import pipeline
 from worker.config import Settings
+from worker.dedupe import Decision
 from worker.pipeline import Analyser
-from worker.stages import segment, tagging
+from worker.stages import segment
 
 SEED = Path(__file__).resolve().parent / "data" / "seed_story.txt"
 
@@ -21,15 +23,19 @@ ENGINES = [
 ]
 
 
-def _analyse(text: str, engine_name: str = "jieba", user_stopwords: str = "", method: str = "tfidf"):
-    simplified = segment.to_simplified(text)
-    tokens = segment.tag(text, simplified, segment.engine(engine_name))
-    lex = tagging.lexicon(user_stopwords)
-    return (
-        tokens,
-        tagging.keywords(tokens, simplified, lex, top=10, method=method),
-        tagging.entities(tokens, simplified),
-    )
+def _analyse(
+    text: str,
+    engine_name: str = "jieba",
+    user_stopwords: str = "",
+    method: str = "tfidf",
+    entities: str = "model",
+):
+    """Tokens, keywords and entities of ``text`` through the worker's own stages."""
+    settings = Settings(engine=engine_name, user_stopwords=user_stopwords, keywords=method, entities=entities)
+    prepared = pipeline.prepare({"id": "t", "text": text}, settings)
+    assert isinstance(prepared, pipeline.Prepared)
+    result = pipeline.finish(prepared, Decision.unique(), Analyser.from_settings(settings), settings).result
+    return result["tokens"], result["keywords"], result["entities"]
 
 
 def _words(entries: list[dict[str, object]]) -> list[object]:
@@ -86,9 +92,12 @@ def test_entities_group_both_scripts_under_the_first_form_seen() -> None:
     assert "北韩" not in _words(keywords)
 
 
-def test_entity_kinds_are_person_place_organization_other() -> None:
-    _tokens, _keywords, entities = _analyse("聯合國秘書長在紐約會見了普京，談到了諾貝爾獎。")
-    assert list(entities) == ["person", "place", "organization", "other"]
+@pytest.mark.parametrize("recogniser", ["model", "pos"])
+def test_entity_kinds_are_person_place_organization_other(recogniser: str) -> None:
+    text = "聯合國秘書長在紐約會見了普京，談到了諾貝爾獎。"
+    _tokens, _keywords, entities = _analyse(text, entities=recogniser)
+    kinds = ["person", "place", "organization", "other"]
+    assert list(entities) == (kinds + ["time"] if recogniser == "model" else kinds)
     assert "普京" in _words(entities["person"])
     assert "紐約" in _words(entities["place"])
     assert "聯合國" in _words(entities["organization"])

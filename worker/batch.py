@@ -195,8 +195,9 @@ class BatchRunner:
         decided = time.perf_counter()
         decisions = self.index.decide_many([prepared.entry for _, _, prepared, _ in ready])
         dedupe_ms = round((time.perf_counter() - decided) * 1000 / max(1, len(ready)), 3)
+        spans = pipeline.recognise([p for _, _, p, _ in ready], decisions, self.analyser, self.settings)
         flushed = time.perf_counter()
-        for (i, tries, prepared, before), decision in zip(ready, decisions, strict=True):
+        for (i, tries, prepared, before), decision, model_spans in zip(ready, decisions, spans, strict=True):
             raw, started = raws[i], time.perf_counter() - before
             prepared.timings["dedupe"] = dedupe_ms
             try:
@@ -207,6 +208,7 @@ class BatchRunner:
                     self.settings,
                     revision=_revision(records),
                     worker=self.name,
+                    model_spans=model_spans,
                 )
             except RedisUnavailable:
                 raise

@@ -29,6 +29,8 @@ NEWSFLOW_TIME_LIMIT             (0.8 x visibility timeout)   hard limit on one b
 NEWSFLOW_QUEUE_BOUND            10000                        articles queued before submit waits
 NEWSFLOW_USER_DICT              (none)                       extra jieba dictionary file
 NEWSFLOW_USER_STOPWORDS         (none)                       extra keyword stopwords file
+NEWSFLOW_ENTITIES               model                        ``model`` (LAC) or ``pos`` (jieba's tags)
+NEWSFLOW_ENTITY_DENY            (none)                       file of words that are never entities
 NEWSFLOW_KEYWORDS               tfidf                        ``tfidf`` or ``textrank``
 NEWSFLOW_TOP_KEYWORDS           10                           keywords per article
 NEWSFLOW_LOG_FORMAT             auto                         ``json``, ``console`` or ``auto``
@@ -49,6 +51,7 @@ from worker.connection import with_password
 
 ENGINES = ("jieba", "jieba-rs")
 KEYWORD_METHODS = ("tfidf", "textrank")
+ENTITY_RECOGNISERS = ("model", "pos")
 
 
 class ConfigError(ValueError):
@@ -88,6 +91,10 @@ class Settings:
     queue_bound: int = 10_000
     user_dict: str = ""
     user_stopwords: str = ""
+    # Which recogniser finds entities: the LAC model, or jieba's POS tags
+    # (cheaper, less accurate; docs/entities.md has the figures).
+    entities: str = "model"
+    entity_deny: str = ""
     keywords: str = "tfidf"
     top_keywords: int = 10
     log_format: str = "auto"
@@ -104,6 +111,8 @@ class Settings:
             raise ConfigError(f"NEWSFLOW_PREFIX must be 1-64 of [A-Za-z0-9._-], got {self.prefix!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"NEWSFLOW_ENGINE must be one of {ENGINES}, got {self.engine!r}")
+        if self.entities not in ENTITY_RECOGNISERS:
+            raise ConfigError(f"NEWSFLOW_ENTITIES must be one of {ENTITY_RECOGNISERS}, got {self.entities!r}")
         if self.keywords not in KEYWORD_METHODS:
             raise ConfigError(f"NEWSFLOW_KEYWORDS must be one of {KEYWORD_METHODS}")
         if not 0.0 < self.near_threshold <= 1.0:

@@ -2,20 +2,21 @@
 
     prepare: parse -> garbled check -> dewrap -> drop_repeats -> to_simplified -> detect_script -> fingerprint
     the dedupe decision
-    finish:  tag -> keywords, entities -> the result
+    finish:  tag -> entity spans (model or POS) -> keywords, entities -> the result
 
 Every stage is a plain function of plain values; only the dedupe index behind
 :func:`process` differs between a Celery worker (Redis + Lua) and
 ``newsflow process`` (memory). The worker, the embedded mode and the
 benchmarks all call :func:`process`; a worker running a batch calls
-:func:`prepare` for all its articles, decides them in one round trip, then
-calls :func:`finish` for each (worker/batch.py).
+:func:`prepare` for all its articles, decides them in one round trip, runs the entity
+model once over all that it will analyse (:func:`recognise`), then calls
+:func:`finish` for each (worker/batch.py).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from worker import __version__
 from worker.article import SCHEMA, Article, Rejection, now_iso, parse_article, text_hash
 from worker.config import Settings
 from worker.dedupe import Decision, DedupeIndex, Entry
+from worker.stages import entities as ner
 from worker.stages import fingerprint as fp
 from worker.stages import garbled, segment, tagging
 from worker.stages.normalise import dewrap, drop_repeats
@@ -37,6 +39,9 @@ class Analyser:
     lexicon: tagging.Lexicon
     keywords: str
     top_keywords: int
+    entity_lexicon: tagging.EntityLexicon
+    # The entity model (NEWSFLOW_ENTITIES=model); None for jieba's POS tags.
+    recogniser: ner.Recogniser | None = None
 
     @classmethod
     def from_settings(cls, s: Settings) -> Analyser:
@@ -45,14 +50,24 @@ class Analyser:
             lexicon=tagging.lexicon(s.user_stopwords),
             keywords=s.keywords,
             top_keywords=s.top_keywords,
+            entity_lexicon=tagging.entity_lexicon(s.user_dict, s.entity_deny),
+            recogniser=ner.recogniser() if s.entities == "model" else None,
         )
 
     def warm(self) -> None:
-        """Load dictionaries now, so forked children share them."""
+        """Load dictionaries now, so forked children share them.
+
+        The entity model's session is not made here: it must not cross a fork
+        (each child makes its own on first use, see :mod:`worker.stages.entities`).
+        """
         self.engine.tag("预热")
         segment.to_simplified("預熱")
         simplified_only()  # detect_script's table, built once
         garbled.common_characters()
+
+    @property
+    def entity_kinds(self) -> tuple[str, ...]:
+        return tagging.MODEL_KINDS if self.recogniser is not None else tagging.KINDS
 
 
 @dataclass
@@ -131,6 +146,44 @@ def prepare(raw: object, settings: Settings, worker: str = "") -> Prepared | Out
     return Prepared(submitted, text, simplified, script, repeats, entry, clock.timings, verdict.repaired)
 
 
+def analysed(decision: Decision, settings: Settings) -> bool:
+    """Whether an article so decided is segmented and tagged."""
+    return (
+        decision.status == "unique"
+        or (decision.status == "near_duplicate" and settings.analyse_near_duplicates)
+        or (decision.status == "duplicate" and settings.analyse_duplicates)
+    )
+
+
+def recognise(
+    prepared: Sequence[Prepared], decisions: Sequence[Decision], analyser: Analyser, settings: Settings
+) -> list[list[ner.Span] | None]:
+    """The entity model's spans for each article that :func:`finish` will analyse, in one run.
+
+    Batching the pieces of many articles together costs less per article than
+    one model run each (docs/entities.md, "Cost"). None where the article is not
+    analysed or the model is off; :func:`finish` then runs it itself if needed.
+    """
+    wanted = [
+        i
+        for i, decision in enumerate(decisions)
+        if analyser.recogniser is not None and analysed(decision, settings)
+    ]
+    out: list[list[ner.Span] | None] = [None] * len(prepared)
+    if not wanted or analyser.recogniser is None:
+        return out
+    started = time.perf_counter()
+    try:
+        spans = analyser.recogniser.spans([segment.analysis_form(prepared[i].simplified) for i in wanted])
+    except Exception:  # noqa: BLE001 - each article then runs the model alone, and only a bad one fails
+        return out
+    share = round((time.perf_counter() - started) * 1000 / len(wanted), 3)
+    for i, found in zip(wanted, spans, strict=True):
+        out[i] = found
+        prepared[i].timings["entities"] = share
+    return out
+
+
 def finish(
     prepared: Prepared,
     decision: Decision,
@@ -139,8 +192,13 @@ def finish(
     *,
     revision: Callable[[str, str], int] = lambda _id, _hash: 1,
     worker: str = "",
+    model_spans: list[ner.Span] | None = None,
 ) -> Outcome:
-    """The stages after the dedupe decision: analysis (when the decision calls for it) and the result."""
+    """The stages after the dedupe decision: analysis (when the decision calls for it) and the result.
+
+    ``model_spans`` are this article's spans from :func:`recognise`, when the
+    model ran over its whole batch already.
+    """
     clock = _Clock()
     article, text, simplified = prepared.article, prepared.text, prepared.simplified
     result: dict[str, Any] = {"id": article.id, "status": decision.status}
@@ -154,21 +212,24 @@ def finish(
     result["repeats_removed"] = prepared.repeats
     if prepared.repaired:
         result["repaired"] = prepared.repaired
-    analyse = (
-        decision.status == "unique"
-        or (decision.status == "near_duplicate" and settings.analyse_near_duplicates)
-        or (decision.status == "duplicate" and settings.analyse_duplicates)
-    )
-    if analyse:
+    if analysed(decision, settings):
         tokens = segment.tag(text, simplified, analyser.engine)
         clock.lap("segment")
         if analyser.engine.hmm_skipped:  # noise: see segment.HmmBudget
             result["hmm_skipped"] = analyser.engine.hmm_skipped
+        if analyser.recogniser is not None:
+            if model_spans is None:
+                model_spans = analyser.recogniser.spans([segment.analysis_form(simplified)])[0]
+                clock.lap("entities")
+            elex, cut = analyser.entity_lexicon, analyser.engine.cut
+            spans = tagging.entity_spans(model_spans, simplified, elex, cut)
+        else:
+            spans = tagging.pos_spans(tokens, simplified, analyser.entity_lexicon)
         result["tokens"] = tokens  # (word, pos, start) tuples: orjson writes them as arrays
         result["keywords"] = tagging.keywords(
-            tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords
+            tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords, spans, text
         )
-        result["entities"] = tagging.entities(tokens, simplified)
+        result["entities"] = tagging.entities(text, simplified, spans, analyser.entity_kinds)
         clock.lap("tag")
     digest = text_hash(article.text)
     result.update(article.passthrough())
