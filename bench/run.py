@@ -162,7 +162,7 @@ class Deployment:
             NEWSFLOW_RESULT_TTL="3600",
         )
         self.settings = Settings.from_env(self.env)
-        log = open(self.dir / "worker.log", "wb")  # noqa: SIM115
+        log = open(self.dir / "worker.log", "wb")
         self.worker = subprocess.Popen(
             [
                 sys.executable,

@@ -84,7 +84,7 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, db=db)
 
     def start(self) -> None:
-        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115
+        log = open(self.workdir / "redis.log", "ab")
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
         wait_for(self._pings, 10, f"redis-server on port {self.port}")
 
@@ -139,7 +139,7 @@ class Worker:
             "--without-mingle",
             *extra,
         ]
-        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             cmd,
             env=newsflow_env(env),
@@ -173,7 +173,7 @@ class Bridge:
 
     def __init__(self, env: dict[str, str], logdir: Path, *args: str) -> None:
         self.log_path = logdir / f"bridge-{time.monotonic_ns()}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "producer.cli", "bridge", *args],
             env=newsflow_env(env),

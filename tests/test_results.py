@@ -12,7 +12,7 @@ from producer.client import Client
 from tests.support import ROOT, newsflow_env, wait_for
 from tests.test_bridge import STORIES
 from worker.article import text_hash
-from worker.store import ResultStore
+from worker.results import ResultStore
 
 
 def newsflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -103,7 +103,7 @@ def test_replayed_dead_entries_come_back_as_new_results(settings, env, start_wor
         "error": {"code": "processing_error", "message": "boom"},
     }
     client.store.publish("gave-up", "failed", failed, text_hash(STORIES[1]), "")
-    client.store.dead(article, failed["error"], 3)
+    client.dead.park(article, failed["error"], 3)
     listed = newsflow(env, "dead")
     assert sorted(orjson.loads(line)["id"] for line in listed.stdout.splitlines()) == ["gave-up", "long"]
 
@@ -121,7 +121,7 @@ def test_replayed_dead_entries_come_back_as_new_results(settings, env, start_wor
     statuses = [(f[b"id"], f[b"status"]) for _, f in r.xrange(client.keys.results)]
     assert statuses.count((b"long", b"rejected")) == 1 and statuses.count((b"long", b"unique")) == 1
     assert statuses.count((b"gave-up", b"unique")) == 1
-    assert client.store.dead_entries() == []
+    assert client.dead.entries() == []
 
 
 def test_a_correction_is_revision_two_and_forget_takes_the_article_down(settings, env, start_worker):
