@@ -1,4 +1,8 @@
-"""Real services for tests: a redis-server on a free port and Celery worker processes."""
+"""The one harness for throwaway services: a redis-server on a free port, worker and bridge processes.
+
+Tests (tests/conftest.py), the benchmarks (bench/) and ``make demo``
+(scripts/demo.py) all start what they need from here, and stop it the same way.
+"""
 
 from __future__ import annotations
 
@@ -120,6 +124,7 @@ class Worker:
         name: str = "w",
         logdir: Path | None = None,
         extra: tuple[str, ...] = (),
+        loglevel: str = "WARNING",
     ) -> None:
         self.log_path = (logdir or Path("/tmp")) / f"worker-{name}-{os.getpid()}-{time.monotonic_ns()}.log"
         cmd = [
@@ -134,7 +139,7 @@ class Worker:
             "--hostname",
             f"{name}@%h",
             "--loglevel",
-            "WARNING",
+            loglevel,
             "--without-gossip",
             "--without-mingle",
             *extra,
