@@ -31,8 +31,9 @@ def main() -> int:
     server: RedisServer | None = None
     worker: Worker | None = None
     try:
-        server = RedisServer(workdir / "redis")
-        print(f"== started a throwaway redis-server on port {server.port}")
+        port = free_port()
+        print(f"== starting a throwaway redis-server on port {port}")
+        server = RedisServer(workdir / "redis", port=port)
         url = server.url
         env = newsflow_env({"NEWSFLOW_REDIS_URL": url, "NEWSFLOW_PREFIX": "demo"})
         client = redis.Redis.from_url(url)

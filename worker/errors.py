@@ -36,10 +36,13 @@ class NewsflowError(Exception):
     exit_code = 1
 
 
-class NotFound(NewsflowError, LookupError):
+class NotFound(NewsflowError, KeyError):
     """What was asked for (a result, a dead entry) is not stored."""
 
     exit_code = EXIT_NOT_FOUND
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return Exception.__str__(self)
 
 
 class ConfigError(NewsflowError, ValueError):
