@@ -195,7 +195,7 @@ def _redis_cpu(client: redis.Redis) -> float:
 
 def worker_memory(deployment: Deployment) -> dict[str, Any]:
     rows = [row for child in deployment.children() if (row := _memory(child))]
-    parent = _memory(psutil.Process(deployment.worker.pid)) or {"rss_mb": 0.0, "pss_mb": 0.0}
+    parent = _memory(psutil.Process(deployment.worker.proc.pid)) or {"rss_mb": 0.0, "pss_mb": 0.0}
     return {
         "children": rows,
         "parent_rss_mb": parent["rss_mb"],

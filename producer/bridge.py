@@ -40,7 +40,7 @@ from producer.client import Client
 from worker.article import KNOWN_FIELDS, Rejection, parse_article, valid_id
 from worker.connection import consumer_name, ensure_group
 from worker.keys import BRIDGE_GROUP
-from worker.result import BRIDGE_LOST, Failure, not_analysed
+from worker.result_body import BRIDGE_LOST, Failure, not_analysed
 
 log = structlog.get_logger("newsflow.bridge")
 

@@ -18,9 +18,9 @@ from typing import Any
 import xxhash
 
 from worker.errors import BadInput
-from worker.result import SCHEMA as SCHEMA  # re-exported: the stage composition reads it here
-from worker.result import not_analysed
-from worker.result import now_iso as now_iso
+from worker.result_body import SCHEMA as SCHEMA  # re-exported: the stage composition reads it here
+from worker.result_body import not_analysed
+from worker.result_body import now_iso as now_iso
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._/-]{1,128}")
 PASSTHROUGH = ("title", "source", "url", "published_at")
@@ -68,7 +68,7 @@ class Rejection(BadInput):
         return {"code": self.code, "message": self.message}
 
     def result(self, article_id: str | None, worker: str) -> dict[str, Any]:
-        """The ``rejected`` result body (see :func:`worker.result.not_analysed`)."""
+        """The ``rejected`` result body (see :func:`worker.result_body.not_analysed`)."""
         return not_analysed(article_id, "rejected", self.as_error(), worker)
 
 

@@ -46,7 +46,7 @@ from worker.connection import UNAVAILABLE, connect, consumer_name
 from worker.deadletters import DeadLetters
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
-from worker.result import Failure, not_analysed
+from worker.result_body import Failure, not_analysed
 from worker.results import Record, ResultStore
 from worker.retry import LOST, RetryPolicy
 from worker.writer import ResultWriter

@@ -37,7 +37,7 @@ from worker.article import new_id
 from worker.config import Settings
 from worker.deadletters import DeadLetters
 from worker.keys import BATCH_TTL, Keys
-from worker.result import BATCH_LOST, Failure
+from worker.result_body import BATCH_LOST, Failure
 from worker.tasknames import PROCESS_BATCH
 
 # Sends the task that names a batch: (batch id, countdown in seconds or None).

@@ -16,7 +16,7 @@ error                   code when
 A *rejected article* is bad input too (:class:`worker.article.Rejection`, a
 :class:`BadInput`): it becomes a ``rejected`` result rather than an exit code.
 A *failed* article (gave up after retries) is not an error of the user's; it
-is described by :class:`worker.result.Failure`.
+is described by :class:`worker.result_body.Failure`.
 
 This module imports nothing, so every layer (the text stages included) can use it.
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from worker.article import valid_id
 from worker.config import Settings
-from worker.result import PROCESSING_ERROR, WORKER_LOST, Failure
+from worker.result_body import PROCESSING_ERROR, WORKER_LOST, Failure
 
 LOST = Failure(WORKER_LOST, "the worker processing this article died or hung every time")
 
