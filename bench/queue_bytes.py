@@ -21,8 +21,8 @@ def measure(n: int) -> dict[str, float]:
     articles = stream(n, duplicate_share=0.0)
     utf8 = sum(len(a["text"].encode()) for a in articles) / n
     deployment = Deployment(1, {})
-    deployment.worker.kill()  # nothing may drain the queue while we measure
-    deployment.worker.wait()
+    deployment.worker.proc.kill()  # nothing may drain the queue while we measure
+    deployment.worker.proc.wait()
     try:
         client = Client(deployment.settings)
         r = deployment.redis

@@ -23,8 +23,6 @@ import multiprocessing
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,7 @@ import psutil
 import redis
 
 from bench.corpus import SIGHAN, stream
+from tests.support import Bridge, RedisServer, Worker, newsflow_env
 from worker import pipeline
 from worker.config import Settings
 from worker.dedupe.index import MemoryIndex
@@ -121,90 +120,31 @@ def run_bare(
 # -- the real path ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Deployment:
-    """A throwaway redis-server and one ``newsflow worker`` with ``procs`` children."""
+    """A throwaway redis-server and one ``newsflow worker`` with ``procs`` children (tests/support.py)."""
 
     def __init__(self, procs: int, env: dict[str, str]) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="newsflow-bench-"))
-        self.port = free_port()
-        self.redis_proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.server = RedisServer(self.dir / "redis")
+        self.url = self.server.url
         self.redis = redis.Redis.from_url(self.url)
-        _wait(lambda: _pings(self.redis), 10)
         self.env = dict(
-            os.environ,
-            **env,
+            env,
             NEWSFLOW_REDIS_URL=self.url,
             NEWSFLOW_PREFIX="bench",
             NEWSFLOW_LOG_FORMAT="json",
             NEWSFLOW_RESULT_TTL="3600",
         )
-        self.settings = Settings.from_env(self.env)
-        log = open(self.dir / "worker.log", "wb")  # noqa: SIM115
-        self.worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "producer.cli",
-                "worker",
-                "--concurrency",
-                str(procs),
-                "--loglevel",
-                "ERROR",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                "bench@%h",
-            ],
-            env={**self.env, "NEWSFLOW_LOG_FORMAT": "json"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
+        self.settings = Settings.from_env(newsflow_env(self.env))
+        self.worker = Worker(self.env, procs, "bench", self.dir, loglevel="ERROR")
 
     def children(self) -> list[psutil.Process]:
-        return psutil.Process(self.worker.pid).children(recursive=True)
+        return psutil.Process(self.worker.proc.pid).children(recursive=True)
 
     def stop(self) -> None:
-        if self.worker.poll() is None:
-            self.worker.send_signal(signal.SIGTERM)
-            try:
-                self.worker.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.worker.pid, signal.SIGKILL)
-        self.redis_proc.terminate()
-        self.redis_proc.wait(10)
+        self.worker.stop(30)
+        self.server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 def _wait(condition: Any, timeout: float) -> None:
@@ -257,7 +197,7 @@ def _redis_cpu(client: redis.Redis) -> float:
 
 def worker_memory(deployment: Deployment) -> dict[str, Any]:
     rows = [row for child in deployment.children() if (row := _memory(child))]
-    parent = _memory(psutil.Process(deployment.worker.pid)) or {"rss_mb": 0.0, "pss_mb": 0.0}
+    parent = _memory(psutil.Process(deployment.worker.proc.pid)) or {"rss_mb": 0.0, "pss_mb": 0.0}
     return {
         "children": rows,
         "parent_rss_mb": parent["rss_mb"],
@@ -300,13 +240,7 @@ def run_latency(
         client.wait([client.submit({"id": "warmup", "text": "预热文章。"})], timeout=120)
         count = min(len(articles) // 2, max(20, int(rate * seconds)))  # never wait for more than was sent
         out = {"submit": _paced(deployment, client, articles[:count], rate, "submit")}
-        bridge = subprocess.Popen(
-            [sys.executable, "-m", "producer.cli", "bridge"],
-            env=deployment.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
+        bridge = Bridge(deployment.env, deployment.dir)
         _wait(lambda: _reading(deployment.redis), 60)
         # Warm up the bridge too: its first enqueue connects its Celery producer.
         warmed = deployment.redis.xlen(client.keys.results) + 1
@@ -316,8 +250,7 @@ def run_latency(
         return out
     finally:
         if bridge is not None:
-            bridge.terminate()
-            bridge.wait(30)
+            bridge.stop(30)
         deployment.stop()
 
 

@@ -16,8 +16,8 @@ get fewer, fuller batches; with an empty queue a read goes at once):
    ``rejected`` result like any other, and the entry's raw fields go to
    ``<prefix>:dead``; it never holds up the entries behind it.
 2. Good articles are queued exactly as :class:`producer.client.Client` queues
-   them (stash + task), waiting first while the queue is over its bound, so
-   backpressure holds the work in the inbox rather than in the queue.
+   them (:mod:`worker.batchqueue`), waiting first while the queue is over its
+   bound, so backpressure holds the work in the inbox rather than in the queue.
 3. Only then are the entries acknowledged (XACK).
 
 A bridge that dies leaves its entries pending; the others take them over with
@@ -38,10 +38,12 @@ from typing import Any
 import orjson
 import structlog
 
-from producer.client import Client, consumer_name, ensure_group
+from producer.client import Client
 from producer.inputs import decode
 from worker.article import KNOWN_FIELDS, Rejection, parse_article, valid_id
+from worker.connection import consumer_name, ensure_group
 from worker.keys import BRIDGE_GROUP
+from worker.result_body import BRIDGE_LOST, Failure, not_analysed
 
 log = structlog.get_logger("newsflow.bridge")
 
@@ -142,7 +144,7 @@ class Bridge:
                 self.group, self.consumer, {self.inbox: ">"}, count=self.count, block=self.block_ms
             )
             entries = got[0][1] if got else []
-            if entries and len(entries) < self.count and self.client.queue_depth() > 0:
+            if entries and len(entries) < self.count and self.client.queue.depth() > 0:
                 entries += self._gather(self.count - len(entries))
         if entries:
             self.handle([(e.decode(), f) for e, f in entries])
@@ -209,7 +211,7 @@ class Bridge:
         for entry, fields in claimed:
             times = deliveries.get(entry, 1)
             if times > self.settings.max_attempts:
-                error = Rejection("bridge_lost", f"the bridge handling this entry died {times - 1} times")
+                error = Failure(BRIDGE_LOST, f"the bridge handling this entry died {times - 1} times")
                 self._reject(entry.decode(), fields, error, status="failed")
             else:
                 kept.append((entry, fields))
@@ -227,8 +229,9 @@ class Bridge:
                 continue
             good.append((entry, article))
         position = 0
-        for batch in self.client.batches(article for _, article in good):
-            batch_id = self.client.enqueue(batch)
+        submitter = self.client.submitter
+        for batch in submitter.batches(article for _, article in good):
+            batch_id = submitter.enqueue(batch)
             acked = [entry for entry, _ in good[position : position + len(batch)]]
             position += len(batch)
             self.redis.xack(self.inbox, self.group, *acked)
@@ -237,20 +240,21 @@ class Bridge:
             log.info("bridge_rejected", n=rejected, consumer=self.consumer)
 
     def _reject(
-        self, entry: str, fields: dict[bytes, bytes], error: Rejection, status: str = "rejected"
+        self, entry: str, fields: dict[bytes, bytes], error: Rejection | Failure, status: str = "rejected"
     ) -> None:
         """Publish the rejection (or failure) and park the raw entry, once, then acknowledge it."""
         store = self.client.store
         article_id = rejection_id(entry, fields)
         record = store.records([article_id]).get(article_id)
-        result = error.result(article_id, self.consumer, status)
-        result["inbox_entry"] = entry
-        result["revision"] = record.revision + 1 if record else 1
+        revision = record.revision + 1 if record else 1
+        result = not_analysed(
+            article_id, status, error.as_error(), self.consumer, revision=revision, inbox_entry=entry
+        )
         # The entry id stands in for the text hash: a redelivery of this entry is a no-op.
         code, _, _ = store.publish_current(
             article_id, status, result, f"inbox:{entry}", "", entry_time(entry)
         )
         if code == 1:
-            store.dead_raw(article_id, fields, error.as_error(), entry)
+            self.client.dead.park_raw(article_id, fields, error.as_error(), entry)
             log.info("article", id=article_id, status=status, code=error.code, inbox_entry=entry)
         self.redis.xack(self.inbox, self.group, entry)

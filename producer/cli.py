@@ -1,4 +1,10 @@
-"""The ``newsflow`` command."""
+"""The ``newsflow`` command.
+
+Exit codes (see :mod:`worker.errors`): 0 done; 1 not found, not healthy, or
+``--wait`` timed out; 2 a usage, configuration or input mistake; 3 Redis
+unavailable; 130 interrupted. A user's mistake is one line on stderr, never a
+traceback.
+"""
 
 from __future__ import annotations
 
@@ -12,30 +18,42 @@ from typing import Any
 
 import orjson
 
-from worker.config import ConfigError, Settings
+from worker.config import Settings, redact
+from worker.errors import EXIT_INTERRUPTED, EXIT_OK, BadInput, NewsflowError, NotFound, RedisUnavailable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "worker":
-        return cmd_worker(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"newsflow: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return int(args.func(args, settings) or 0)
-    except (FileNotFoundError, ConfigError) as exc:
-        print(f"newsflow: {exc}", file=sys.stderr)
-        return 2
+        if argv and argv[0] == "worker":
+            return cmd_worker(argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return run(args.func, args, Settings.from_env())
+    except NewsflowError as exc:
+        print(f"newsflow: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
     except BrokenPipeError:  # `newsflow results | head`: the reader has gone, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def run(func: Any, args: argparse.Namespace, settings: Settings) -> int:
+    """Run one command, turning the errors a user meets into :mod:`worker.errors` kinds."""
+    import redis
+
+    from worker.connection import UNAVAILABLE
+
+    try:
+        return int(func(args, settings) or 0)
+    except FileNotFoundError as exc:
+        raise BadInput(str(exc)) from None
+    except redis.AuthenticationError as exc:
+        raise RedisUnavailable(f"Redis refused the credentials in NEWSFLOW_REDIS_URL: {exc}") from None
+    except UNAVAILABLE as exc:
+        raise RedisUnavailable(f"Redis is unavailable ({exc}); check NEWSFLOW_REDIS_URL") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,8 +123,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--addr", default="0.0.0.0", help="address to listen on")
     p.set_defaults(func=cmd_metrics)
 
+    p = sub.add_parser("config", help="print the settings in effect (passwords masked)")
+    p.add_argument("--markdown", action="store_true", help="print the reference table of every setting")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("keys", help="print the Redis keys of this deployment")
+    p.add_argument("--markdown", action="store_true", help="print the reference table of the key layout")
+    p.set_defaults(func=cmd_keys)
+
     sub.add_parser("worker", help="start a Celery worker (celery worker options pass through)")
     return parser
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import fields
+
+    from worker.config import reference_markdown
+
+    if args.markdown:
+        sys.stdout.write(reference_markdown())
+        return 0
+    for spec in fields(settings):
+        value = getattr(settings, spec.name)
+        shown = int(value) if isinstance(value, bool) else value
+        print(f"NEWSFLOW_{spec.name.upper()}={redact(str(shown))}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.keys import LAYOUT, reference_markdown
+
+    if args.markdown:
+        sys.stdout.write(reference_markdown())
+        return 0
+    for key, kind, _meaning in LAYOUT:
+        print(f"{key.replace('<prefix>', settings.prefix):40} {kind}")
+    return 0
 
 
 def cmd_worker(argv: list[str]) -> int:
@@ -188,12 +240,10 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> int:
     from worker.article import valid_id
 
     if not valid_id(args.id):
-        print(f"newsflow: invalid id {args.id!r}", file=sys.stderr)
-        return 2
+        raise BadInput(f"invalid id {args.id!r}: ids are 1-128 characters of [A-Za-z0-9._/-]")
     result = Client(settings).get(args.id)
     if result is None:
-        print(f"newsflow: no result for {args.id}", file=sys.stderr)
-        return 1
+        raise NotFound(f"no result for {args.id}")
     sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     return 0
 
@@ -261,8 +311,8 @@ def cmd_dead(args: argparse.Namespace, settings: Settings) -> int:
     from producer.client import Client
 
     client = Client(settings)
-    store = client.store
-    entries = store.dead_entries(count=1_000_000)
+    dead = client.dead
+    entries = dead.entries(count=1_000_000)
     if args.replay is None and not args.replay_all:
         out = sys.stdout.buffer
         for entry, fields in entries:
@@ -271,13 +321,12 @@ def cmd_dead(args: argparse.Namespace, settings: Settings) -> int:
     if args.replay_all:
         latest = {f.get("id", e.encode()): e for e, f in entries}  # one replay per article
         chosen = list(latest.values())
-    elif re.fullmatch(r"\d+-\d+", args.replay) and store.dead_entry(args.replay) is not None:
+    elif re.fullmatch(r"\d+-\d+", args.replay) and dead.entry(args.replay) is not None:
         chosen = [args.replay]
     else:
         chosen = [e for e, f in entries if f.get("id") == args.replay.encode()][-1:]
         if not chosen:
-            print(f"newsflow: nothing dead under {args.replay!r}", file=sys.stderr)
-            return 1
+            raise NotFound(f"nothing dead under {args.replay!r}")
     for entry in chosen:
         article_id = client.replay_dead(entry)
         print(f"replayed {entry} as {article_id or '(no id)'}", file=sys.stderr)
@@ -305,15 +354,16 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     from producer.client import Client
     from worker.article import valid_id
     from worker.dedupe.redis_index import RedisIndex
+    from worker.takedown import Takedown
 
     client = Client(settings)
     index = RedisIndex.from_settings(client.results_redis, client.keys, settings)
+    takedown = Takedown(client.results_redis, client.keys, index)
     missing = 0
     for article_id in args.ids:
         if not valid_id(article_id):
-            print(f"newsflow: invalid id {article_id!r}", file=sys.stderr)
-            return 2
-        removed = client.store.forget(article_id, index)
+            raise BadInput(f"invalid id {article_id!r}: ids are 1-128 characters of [A-Za-z0-9._/-]")
+        removed = takedown.forget(article_id)
         if not any(removed.values()):
             missing += 1
             print(f"{article_id}: nothing stored under this id", file=sys.stderr)
@@ -339,7 +389,7 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_segment(args: argparse.Namespace, settings: Settings) -> int:
     from worker.embedded import segment_lines
 
-    stream = sys.stdin if args.path == "-" else open(args.path, encoding="utf-8")  # noqa: SIM115
+    stream = sys.stdin if args.path == "-" else open(args.path, encoding="utf-8")
     out = sys.stdout
     with stream:
         for line in segment_lines(stream, args.engine or settings.engine, settings, args.pos):

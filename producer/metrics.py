@@ -2,8 +2,7 @@
 
 A custom collector reads Redis on each scrape (:func:`producer.status.collect`),
 so the exporter keeps no state of its own: any number of them can run, and
-restarting one loses nothing. The metric names are listed in the README
-("Operations").
+restarting one loses nothing. The metric names are listed in docs/operations.md.
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def _ms(value: float | None) -> str:
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
 
 
-def table(status: dict[str, Any]):  # noqa: ANN201 - rich.table.Table, imported lazily
+def table(status: dict[str, Any]):  # -> rich.table.Table, imported lazily
     """The snapshot as a rich table."""
     from rich.table import Table
 
@@ -266,7 +266,7 @@ def render(status: dict[str, Any], width: int = 110) -> str:
     """The table as plain text, for logs and pipes."""
     from rich.console import Console
 
-    console = Console(width=width, record=True, file=_Null(), color_system=None)
+    console = Console(width=width, record=True, file=_Null(), color_system=None)  # type: ignore[arg-type]
     console.print(table(status))
     return console.export_text()
 

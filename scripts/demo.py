@@ -5,14 +5,11 @@ Everything it starts, it stops, also when interrupted.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,74 +17,29 @@ import orjson
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import RedisServer, Worker, free_port, newsflow_env, wait_for  # noqa: E402
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"demo: timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="newsflow-demo-"))
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    env = dict(os.environ, NEWSFLOW_REDIS_URL=url, NEWSFLOW_PREFIX="demo", NEWSFLOW_LOG_FORMAT="json")
     newsflow = str(BIN / "newsflow")
     started: list[subprocess.Popen] = []
+    server: RedisServer | None = None
+    worker: Worker | None = None
     try:
+        port = free_port()
         print(f"== starting a throwaway redis-server on port {port}")
-        started.append(
-            subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(workdir),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        server = RedisServer(workdir / "redis", port=port)
+        url = server.url
+        env = newsflow_env({"NEWSFLOW_REDIS_URL": url, "NEWSFLOW_PREFIX": "demo"})
         client = redis.Redis.from_url(url)
-        wait_for(lambda: _pings(client), 10, "redis-server")
 
         print("== starting 2 worker processes")
-        with open(workdir / "worker.log", "wb") as log:
-            started.append(
-                subprocess.Popen(
-                    [
-                        newsflow,
-                        "worker",
-                        "--concurrency",
-                        "2",
-                        "--hostname",
-                        "demo@%h",
-                        "--loglevel",
-                        "WARNING",
-                    ],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+        worker = Worker(env, 2, "demo", workdir)
 
         metrics_port = free_port()
         print(f"== starting the Prometheus exporter: newsflow metrics --port {metrics_port}")
@@ -153,6 +105,8 @@ def main() -> int:
         )
         return 0 if verdict == "match" else 1
     finally:
+        if worker is not None:
+            worker.stop()
         for proc in reversed(started):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -160,6 +114,8 @@ def main() -> int:
                     proc.wait(20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        if server is not None:
+            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         print("\n== stopped the workers and the throwaway redis-server")
 
@@ -183,13 +139,6 @@ def _count_samples() -> int:
     from producer.inputs import read_articles
 
     return sum(1 for _ in read_articles([str(ROOT / "samples")]))
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 if __name__ == "__main__":

@@ -11,6 +11,25 @@ from worker.config import Settings
 
 DATA = Path(__file__).resolve().parent / "data"
 
+TIERS = ("unit", "redis", "e2e")
+# What a test uses decides its tier, so a new test lands in the right one by itself.
+_E2E_FIXTURES = {"start_worker", "start_bridge"}
+_REDIS_FIXTURES = {"redis_server", "env", "settings", "auth_server", "tls_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each test exactly one tier: e2e (real processes), redis (a real Redis) or unit."""
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue
+        used = set(getattr(item, "fixturenames", ()))
+        if used & _E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
+        elif used & _REDIS_FIXTURES:
+            item.add_marker(pytest.mark.redis)
+        else:
+            item.add_marker(pytest.mark.unit)
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory):

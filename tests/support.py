@@ -1,4 +1,8 @@
-"""Real services for tests: a redis-server on a free port and Celery worker processes."""
+"""The one harness for throwaway services: a redis-server on a free port, worker and bridge processes.
+
+Tests (tests/conftest.py), the benchmarks (bench/) and ``make demo``
+(scripts/demo.py) all start what they need from here, and stop it the same way.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +88,7 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, db=db)
 
     def start(self) -> None:
-        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115
+        log = open(self.workdir / "redis.log", "ab")
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
         wait_for(self._pings, 10, f"redis-server on port {self.port}")
 
@@ -120,6 +124,7 @@ class Worker:
         name: str = "w",
         logdir: Path | None = None,
         extra: tuple[str, ...] = (),
+        loglevel: str = "WARNING",
     ) -> None:
         self.log_path = (logdir or Path("/tmp")) / f"worker-{name}-{os.getpid()}-{time.monotonic_ns()}.log"
         cmd = [
@@ -134,12 +139,12 @@ class Worker:
             "--hostname",
             f"{name}@%h",
             "--loglevel",
-            "WARNING",
+            loglevel,
             "--without-gossip",
             "--without-mingle",
             *extra,
         ]
-        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             cmd,
             env=newsflow_env(env),
@@ -173,7 +178,7 @@ class Bridge:
 
     def __init__(self, env: dict[str, str], logdir: Path, *args: str) -> None:
         self.log_path = logdir / f"bridge-{time.monotonic_ns()}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "producer.cli", "bridge", *args],
             env=newsflow_env(env),

@@ -2,7 +2,7 @@
 
 Files go through the producer's reader (``newsflow submit``), article objects
 straight to the stages, through the same :func:`worker.pipeline.process` that
-workers run. The README's "Bad input" table lists the same cases.
+workers run. The "Bad input" table in docs/submitting.md lists the same cases.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ from collections import Counter
 import orjson
 import pytest
 
-from producer.client import Client, ensure_group
+from producer.client import Client
 from tests.support import wait_for
+from worker.connection import ensure_group
 from worker.keys import BRIDGE_GROUP
 
 STORIES = [
@@ -111,7 +112,7 @@ def test_articles_from_redis_cli_come_back_once_each_through_a_new_group(
     assert by_id["cli-3"]["status"] == "unique" and by_id["cli-3"]["title"] == "標題3"
     assert by_id["cli-3"]["meta"] == {"n": 3}
     assert by_id[f"inbox-{anonymous}"]["status"] == "unique"
-    dead = client.store.dead_entries()
+    dead = client.dead.entries()
     assert [f["raw.title"].decode() for _, f in dead] == ["只有標題"]
 
 
@@ -136,7 +137,7 @@ def test_malformed_entries_are_rejected_and_parked_without_blocking_the_rest(
     }
     bad_id_entry = r.xrange(inbox)[2][0].decode()
     assert codes == {"utf8": "invalid_utf8", "meta": "bad_meta", f"inbox-{bad_id_entry}": "bad_id"}
-    raw_texts = {f["id"].decode(): f.get("raw.text") for _, f in client.store.dead_entries()}
+    raw_texts = {f["id"].decode(): f.get("raw.text") for _, f in client.dead.entries()}
     assert raw_texts["utf8"] == b"\xe4\xb8\xad\xff\xfe"  # parked exactly as sent
     assert set(raw_texts) == {"utf8", "meta", f"inbox-{bad_id_entry}"}
 
@@ -183,6 +184,6 @@ def test_an_entry_that_killed_every_bridge_is_given_up_as_failed(settings, start
 
     result = wait_for(lambda: client.get("poison"), 30, "the poison entry's outcome")
     assert result["status"] == "failed" and result["error"]["code"] == "bridge_lost"
-    (dead,) = client.store.dead_entries()
+    (dead,) = client.dead.entries()
     assert dead[1]["inbox_entry"].decode() == poison and dead[1]["raw.text"].decode() == STORIES[0]
     assert wait_for(lambda: r.xpending(inbox, BRIDGE_GROUP)["pending"] == 0, 10, "the entry's ack")

@@ -1,4 +1,4 @@
-"""The README's Node.js example, run for real with node and the ``redis`` npm package."""
+"""The Node.js example in examples/node, run for real with node and the ``redis`` npm package."""
 
 from __future__ import annotations
 

@@ -214,7 +214,7 @@ class Stack:
 
     def start(self, service: str) -> subprocess.Popen:
         command = resolve(self.compose["services"][service]["command"], self.host_env)
-        log = open(self.tmp / f"{service}.log", "wb")  # noqa: SIM115
+        log = open(self.tmp / f"{service}.log", "wb")
         proc = subprocess.Popen(
             command,
             env=self.env(service),

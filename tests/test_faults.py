@@ -179,7 +179,7 @@ def test_redis_restart_with_aof_keeps_every_acknowledged_article(tmp_path, prefi
             for i in range(0, len(todo), 10):
                 try:
                     acknowledged.extend(client.submit_many(todo[i : i + 10]))
-                except Exception as exc:  # noqa: BLE001 - a refused submit is the caller's to retry
+                except Exception as exc:  # a refused submit is the caller's to retry
                     refused.append(repr(exc))
 
         producer = threading.Thread(target=produce)

@@ -38,7 +38,7 @@ def _get(url: str, auth: str | None = AUTH) -> tuple[int, object]:
 @pytest.fixture
 def flower(env: dict[str, str], tmp_path: Path):
     port = free_port()
-    log = open(tmp_path / "flower.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / "flower.log", "wb")
     proc = subprocess.Popen(
         [
             sys.executable,

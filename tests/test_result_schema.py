@@ -15,9 +15,11 @@ from tests.schema import assert_valid, assert_valid_result, check_stored, proble
 from tests.support import ROOT
 from worker.article import Rejection
 from worker.config import Settings
+from worker.deadletters import DeadLetters
 from worker.embedded import process_all
 from worker.keys import Keys
-from worker.store import ResultStore
+from worker.result_body import Failure, not_analysed
+from worker.results import ResultStore
 
 SAMPLES = sorted(str(p) for p in (ROOT / "samples").iterdir() if p.suffix in (".txt", ".jsonl"))
 
@@ -93,11 +95,12 @@ def test_rejected_and_failed_results_as_the_worker_and_bridge_write_them():
     rejected = Rejection("too_large", "text has 11 characters; the limit is 10").result("a/1", "h/1")
     assert_valid_result(rejected)
     assert_valid_result(Rejection("missing_id", "the article has no id").result(None, "h/1"))
-    failed = Rejection("worker_lost", "died every time").result("a/2", "h/1", "failed")
-    failed["attempts"] = 3
+    failed = not_analysed(
+        "a/2", "failed", Failure("worker_lost", "died every time").as_error(), "h/1", attempts=3
+    )
     assert_valid_result(failed)
-    lost = Rejection("bridge_lost", "the bridge died 3 times").result("inbox-1-0", "h/1", "failed")
-    lost["inbox_entry"] = "1700000000000-0"
+    lost_error = Failure("bridge_lost", "the bridge died 3 times").as_error()
+    lost = not_analysed("inbox-1-0", "failed", lost_error, "h/1", inbox_entry="1700000000000-0")
     assert_valid_result(lost)
 
 
@@ -113,11 +116,12 @@ def test_inbox_entries_as_other_apps_send_them():
 def test_dead_entries_and_records_as_the_store_writes_them(redis_server, prefix):
     settings = Settings(redis_url=redis_server.url, prefix=prefix)
     store = ResultStore(redis_server.client(), Keys(prefix), settings)
-    failed = Rejection("processing_error", "ValueError: boom").result("d/1", "h/1", "failed")
-    failed["attempts"] = 3
+    dead = DeadLetters(redis_server.client(), Keys(prefix))
+    error = Failure("processing_error", "ValueError: boom").as_error()
+    failed = not_analysed("d/1", "failed", error, "h/1", attempts=3)
     store.publish("d/1", "failed", failed, "hash", "")
-    store.dead({"id": "d/1", "text": "稿件"}, failed["error"], 3)
-    store.dead_raw(
+    dead.park({"id": "d/1", "text": "稿件"}, failed["error"], 3)
+    dead.park_raw(
         "inbox-5-0", {b"text": b"\xff\xfe", b"meta": b"[1]"}, {"code": "invalid_utf8", "message": "x"}, "5-0"
     )
     (unique,) = list(process_all([{"id": "d/2", "text": "颱風今晚登陸，氣象局發布陸上警報。"}], settings))

@@ -13,8 +13,9 @@ from tests.schema import assert_valid_result
 from tests.support import ROOT, newsflow_env, wait_for
 from tests.test_bridge import STORIES
 from worker import __version__
-from worker.article import SCHEMA, Rejection, now_iso, text_hash
-from worker.store import ResultStore
+from worker.article import text_hash
+from worker.result_body import SCHEMA, Failure, not_analysed, now_iso
+from worker.results import ResultStore
 
 
 def newsflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -110,10 +111,10 @@ def test_replayed_dead_entries_come_back_as_new_results(settings, env, start_wor
     tight.stop()
     # A worker that gave up on an article left a failed result and a dead entry.
     article = {"id": "gave-up", "text": STORIES[1]}
-    failed = Rejection("processing_error", "boom").result("gave-up", "test", "failed")
-    failed["attempts"] = 3
+    error = Failure("processing_error", "boom").as_error()
+    failed = not_analysed("gave-up", "failed", error, "test", attempts=3)
     client.store.publish("gave-up", "failed", failed, text_hash(STORIES[1]), "")
-    client.store.dead(article, failed["error"], 3)
+    client.dead.park(article, failed["error"], 3)
     listed = newsflow(env, "dead")
     assert sorted(orjson.loads(line)["id"] for line in listed.stdout.splitlines()) == ["gave-up", "long"]
 
@@ -132,7 +133,7 @@ def test_replayed_dead_entries_come_back_as_new_results(settings, env, start_wor
     statuses = [(f[b"id"], f[b"status"]) for _, f in r.xrange(client.keys.results)]
     assert statuses.count((b"long", b"rejected")) == 1 and statuses.count((b"long", b"unique")) == 1
     assert statuses.count((b"gave-up", b"unique")) == 1
-    assert client.store.dead_entries() == []
+    assert client.dead.entries() == []
 
 
 def test_a_correction_is_revision_two_and_forget_takes_the_article_down(settings, env, start_worker):

@@ -17,9 +17,11 @@ from typing import Any
 
 import xxhash
 
-from worker import __version__
+from worker.errors import BadInput
+from worker.result_body import SCHEMA as SCHEMA  # re-exported: the stage composition reads it here
+from worker.result_body import not_analysed
+from worker.result_body import now_iso as now_iso
 
-SCHEMA = 1  # the result schema version
 ID_PATTERN = re.compile(r"[A-Za-z0-9._/-]{1,128}")
 PASSTHROUGH = ("title", "source", "url", "published_at")
 KNOWN_FIELDS = frozenset(("id", "text", "meta", *PASSTHROUGH))
@@ -56,8 +58,8 @@ def text_hash(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Rejection(Exception):
-    """Bad input: never retried, reported as a ``rejected`` result."""
+class Rejection(BadInput):
+    """Bad input in an article: never retried, reported as a ``rejected`` result."""
 
     code: str
     message: str
@@ -65,24 +67,9 @@ class Rejection(Exception):
     def as_error(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
 
-    def result(self, article_id: str | None, worker: str, status: str = "rejected") -> dict[str, Any]:
-        """The result body of an article that was not analysed: ``rejected`` or ``failed``."""
-        return {
-            "id": article_id,
-            "status": status,
-            "error": self.as_error(),
-            "revision": 1,
-            "schema": SCHEMA,
-            "worker": worker,
-            "processed_at": now_iso(),
-            "version": __version__,
-        }
-
-
-def now_iso() -> str:
-    """UTC now, ISO-8601 to the millisecond: every result's ``processed_at``."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    def result(self, article_id: str | None, worker: str) -> dict[str, Any]:
+        """The ``rejected`` result body (see :func:`worker.result_body.not_analysed`)."""
+        return not_analysed(article_id, "rejected", self.as_error(), worker)
 
 
 @dataclass(frozen=True)
@@ -164,7 +151,7 @@ def parse_article(raw: object, *, max_chars: int) -> Article:
         raise Rejection("bad_meta", f"meta must be a JSON object, got {_kind(meta)}")
     submitted = raw.get("_submitted_at")
     return Article(
-        id=article_id,
+        id=str(article_id),
         text=text,
         meta=meta,
         submitted_at=float(submitted) if isinstance(submitted, int | float) else None,

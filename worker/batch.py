@@ -1,137 +1,149 @@
-"""Running one batch of articles in a worker: stages, dedupe, results, attempts.
+"""Running one batch of articles in a worker: the orchestration, top to bottom.
 
 Delivery is at least once; effects are idempotent. A redelivered batch skips
 every article whose result for the same text already exists, and
 emit_result.lua writes a result entry at most once per (id, text).
 
-Attempts: before an article is processed its counter in ``<prefix>:attempts``
-is raised, so a crash or a hang that kills the child (which no ``except`` can
-see) still counts. A redelivered batch skips every article that is already
-done; an article whose counter is over ``max_attempts`` goes to the dead stream
-as ``failed`` without being run again, while its batch-mates go on. A Python
-exception is counted the same way and the article alone is requeued with
-backoff. The counter is deleted once the article has an outcome.
+Every article goes through one sequence (:meth:`BatchRunner._run`): skip it if
+it is done, count the attempt (:mod:`worker.attempts`), give it up if it died
+every time before, try the stages, then write its outcome
+(:mod:`worker.writer`) or, if it raised, retry it or give it up
+(:mod:`worker.retry`). Two delivery paths run that sequence:
 
-Round trips: a batch's first delivery (:meth:`BatchRunner._first_delivery`)
-counts all its articles in one round trip, decides all their duplicates in
-another, and writes results every ``FLUSH_SECONDS`` and at the end. A batch
-delivered again (its child died, or Redis went away) runs article by article
-(:meth:`BatchRunner._one`), so the article that kills its child is the one
-counted: each article's result is written in the round trip that raises the
-next one's count, and each is decided on its own, two round trips per article.
-With NEWSFLOW_MAX_ATTEMPTS=1 every delivery runs article by article.
+- a batch's first delivery runs it over the whole batch at once: one round
+  trip counts every article, one decides all their duplicates, and results go
+  out every ``FLUSH_SECONDS`` and at the end;
+- a batch delivered again (its child died, or Redis went away) runs it article
+  by article, so the article that kills its child is the one counted: each
+  article's result is written in the round trip that raises the next one's
+  count, and each is decided on its own. :meth:`AttemptLedger.reconcile`
+  first corrects the counts the first delivery left behind. With
+  NEWSFLOW_MAX_ATTEMPTS=1 every delivery runs article by article.
 
 Redis going away is not the article's fault: a connection error is not counted
-as a failed attempt but ends the batch (:class:`RedisUnavailable`), and the task
-leaves the message to be redelivered.
+as a failed attempt but ends the batch, and the task leaves the message to be
+redelivered.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-import orjson
 import redis
 import structlog
 
 from worker import pipeline
-from worker.article import Rejection, text_hash, valid_id
+from worker.article import text_hash, valid_id
+from worker.attempts import AttemptLedger
+from worker.batchqueue import BatchQueue
 from worker.config import Settings
-from worker.connection import connect
+from worker.connection import UNAVAILABLE, connect, consumer_name
+from worker.deadletters import DeadLetters
 from worker.dedupe.redis_index import RedisIndex
-from worker.keys import BATCH_TTL, Keys
-from worker.store import Record, ResultStore, publish_reply
+from worker.keys import Keys
+from worker.result_body import Failure, not_analysed
+from worker.results import Record, ResultStore
+from worker.retry import LOST, RetryPolicy
+from worker.writer import ResultWriter
 
 log = structlog.get_logger("newsflow.worker")
-
-Requeue = Callable[[list[dict[str, Any]], float], None]
 
 # On a batch's first delivery, results written so far go out at least this often.
 FLUSH_SECONDS = 0.05
 
-# Errors that say Redis cannot take work now (unreachable after connect()'s
-# retries, out of memory under noeviction, a read-only replica after a
-# failover), not that an article is bad. BusyLoadingError is a ConnectionError.
-RedisUnavailable = (
-    redis.ConnectionError,
-    redis.TimeoutError,
-    redis.exceptions.OutOfMemoryError,
-    redis.exceptions.ReadOnlyError,
-)
+
+@cache
+def analyser(settings: Settings) -> pipeline.Analyser:
+    """The text stages' dictionaries, loaded once per process (in the pool's parent, before fork)."""
+    return pipeline.Analyser.from_settings(settings)
+
+
+@dataclass
+class _Batch:
+    """One run of one batch: its id, the records its ids had, and each article's status so far."""
+
+    id: str
+    records: dict[str, Record]
+    statuses: list[str]
 
 
 class BatchRunner:
-    def __init__(self, settings: Settings, analyser: pipeline.Analyser, requeue: Requeue) -> None:
+    """Runs batches: the Celery tasks' one collaborator.
+
+    Args:
+        settings: the deployment's settings.
+        analyser: the loaded text stages.
+        queue: where failed articles are put back (built on the worker's own Celery app).
+    """
+
+    def __init__(
+        self, settings: Settings, analyser: pipeline.Analyser, queue: Callable[[redis.Redis], BatchQueue]
+    ) -> None:
         self.settings = settings
-        self.keys = Keys(settings.prefix)
+        self.analyser = analyser
+        self.name = consumer_name()
+        keys = Keys(settings.prefix)
         self.broker = connect(settings.redis_url)
-        self.results = (
+        results = (
             self.broker
             if settings.results_redis_url == settings.redis_url
             else connect(settings.results_redis_url)
         )
-        self.store = ResultStore(self.results, self.keys, settings)
-        self.index = RedisIndex.from_settings(self.results, self.keys, settings)
-        self.analyser = analyser
-        self.requeue = requeue
-        self.name = f"{socket.gethostname()}/{os.getpid()}"
-        # Processed articles whose result rides on the next round trip.
-        self._unsent: list[tuple[pipeline.Outcome, Record | None]] = []
+        self.queue = queue(self.broker)
+        self.store = ResultStore(results, keys, settings)
+        self.dead = DeadLetters(results, keys)
+        self.index = RedisIndex.from_settings(results, keys, settings)
+        self.ledger = AttemptLedger(keys)
+        self.policy = RetryPolicy(settings)
+        self.writer = ResultWriter(self.broker, results, self.store, self.index)
 
     def run_batch(self, batch_id: str) -> dict[str, Any]:
         """Process the articles stashed under ``batch_id``, then drop the stash."""
-        payload = self.broker.get(self.keys.batch(batch_id))
-        if payload is None:
-            self.broker.zrem(self.keys.batches, batch_id)
+        raws = self.queue.take(batch_id)
+        if raws is None:
             log.warning("batch_missing", batch=batch_id, status="missing", ms=0.0, worker=self.name)
             return {"batch": batch_id, "missing": True}
-
-        def drop_stash(pipe: redis.client.Pipeline) -> None:
-            pipe.delete(self.keys.batch(batch_id))
-            pipe.zrem(self.keys.batches, batch_id)
-            pipe.hdel(self.keys.attempts, f"resend:{batch_id}")
-
-        return self.run_articles(orjson.loads(payload), batch_id, done=drop_stash)
+        return self.run_articles(raws, batch_id, done=lambda pipe: self.queue.done(pipe, batch_id))
 
     def run_articles(
-        self, raws: list[Any], batch: str, done: Callable[[redis.client.Pipeline], None] | None = None
+        self, raws: list[Any], batch_id: str, done: Callable[[redis.client.Pipeline], None] | None = None
     ) -> dict[str, Any]:
         """Process ``raws``; ``done`` adds its commands to the round trip that writes the last results."""
         started = time.perf_counter()
-        self._unsent = []  # left over only by a batch that Redis interrupted: it is redelivered
-        ids = [r.get("id") for r in raws if isinstance(r, dict) and valid_id(r.get("id"))]
-        records = self.store.records(ids)
-        delivery = self._deliveries(batch)
-        fast = self.settings.max_attempts > 1
-        if delivery == 1 and fast:
-            statuses = self._first_delivery(raws, records, batch)
+        self.writer.reset()
+        ids: list[str] = [r["id"] for r in raws if isinstance(r, dict) and valid_id(r.get("id"))]
+        batch = _Batch(batch_id, self.store.records(ids), ["noop"] * len(raws))
+        delivery = self.ledger.delivery(self.broker, batch_id)
+        if delivery == 1 and self.policy.batched_first_delivery:
+            self._run(raws, range(len(raws)), batch, flush=True)
         else:
-            if fast and delivery in (2, 3):
-                self._reconcile(raws, records, delivery)
-            statuses = [self._one(raw, records, batch) for raw in raws]
-        counts: Counter[str] = Counter(statuses)
+            if self.policy.batched_first_delivery and delivery in (2, 3):
+                self._reconcile(raws, batch, delivery)
+            for i in range(len(raws)):
+                self._run(raws, [i], batch, flush=False)
         settled = [
             raw["id"]
-            for raw, status in zip(raws, statuses, strict=True)
+            for raw, status in zip(raws, batch.statuses, strict=True)
             if status != "retry" and isinstance(raw, dict) and valid_id(raw.get("id"))
         ]
 
         def finish(pipe: redis.client.Pipeline) -> None:
-            pipe.hdel(self.keys.attempts, *settled, f"delivery:{batch}")
+            self.ledger.settle(pipe, settled, batch_id)
             if done is not None:
                 done(pipe)
 
-        self._send(finish)
+        self.writer.send(finish)
         self.store.trim()  # at most once per NEWSFLOW_TRIM_INTERVAL across all workers
+        counts: Counter[str] = Counter(batch.statuses)
         ms = round((time.perf_counter() - started) * 1000, 1)
         log.info(
             "batch",
-            batch=batch,
+            batch=batch_id,
             status="done",
             n=len(raws),
             ms=ms,
@@ -139,295 +151,151 @@ class BatchRunner:
             delivery=delivery,
             **counts,
         )
-        return {"batch": batch, "n": len(raws), "ms": ms, **counts}
+        return {"batch": batch_id, "n": len(raws), "ms": ms, **counts}
 
-    def _deliveries(self, batch: str) -> int:
-        """How many times this batch has started, this time included."""
-        pipe = self.broker.pipeline(transaction=False)
-        pipe.hincrby(self.keys.attempts, f"delivery:{batch}", 1)
-        pipe.expire(self.keys.attempts, BATCH_TTL)
-        return int(pipe.execute()[0])
-
-    def _first_delivery(self, raws: list[Any], records: dict[str, Record], batch: str) -> list[str]:
-        """A batch's first run: every article's attempt counted at once, all decided at once.
-
-        One round trip raises the attempt count of every article to be run
-        (each is counted before it is processed, as in :meth:`_one`), one
-        decides them all (:meth:`RedisIndex.decide_many`), and results go out
-        every ``FLUSH_SECONDS`` and at the end: two or three round trips per
-        batch instead of two per article.
-
-        If the child dies here, the batch's later deliveries run article by
-        article (:meth:`_one`) and :meth:`_reconcile` corrects the counts, so
-        that a poison article is still started exactly max_attempts times.
-        """
-        statuses = ["noop"] * len(raws)
-        todo = [
-            i for i, raw in enumerate(raws) if not self._skip_done(raw, records, batch, time.perf_counter())
-        ]
-        attempts = self._count_attempts(
-            [raws[i].get("id") if isinstance(raws[i], dict) else None for i in todo]
-        )
+    def _run(self, raws: list[Any], group: Sequence[int], batch: _Batch, *, flush: bool) -> None:
+        """Skip, count, give up, try, done: the one sequence, over a group of articles at once."""
+        todo = [i for i in group if not self._skip_done(raws[i], batch)]
+        if not todo:
+            return
+        article_ids = [raws[i].get("id") if isinstance(raws[i], dict) else None for i in todo]
+        tries = self.ledger.counts(article_ids, self.writer.send(lambda p: self.ledger.count(p, article_ids)))
         ready: list[tuple[int, int, pipeline.Prepared, float]] = []
-        for i, tries in zip(todo, attempts, strict=True):
+        for i, attempt in zip(todo, tries, strict=True):
             raw, started = raws[i], time.perf_counter()
-            if tries > self.settings.max_attempts:
-                statuses[i] = self._give_up(
-                    raw,
-                    batch,
-                    tries - 1,
-                    "worker_lost",
-                    "the worker processing this article died or hung every time",
-                    started,
-                )
+            if self.policy.lost(attempt):
+                batch.statuses[i] = self._give_up(raw, batch.id, attempt - 1, LOST, started)
                 continue
             try:
                 prepared = pipeline.prepare(raw, self.settings, self.name)
-            except RedisUnavailable:
+            except UNAVAILABLE:
                 raise
-            except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
-                statuses[i] = self._failed_attempt(raw, batch, exc, tries, started)
+            except Exception as exc:  # one bad article must not sink its batch
+                batch.statuses[i] = self._failed_attempt(raw, batch.id, exc, attempt, started)
                 continue
             if isinstance(prepared, pipeline.Outcome):  # rejected
-                statuses[i] = self._done(prepared, records, batch, tries, started)
+                batch.statuses[i] = self._done(prepared, batch, attempt, started)
             else:
-                ready.append((i, tries, prepared, time.perf_counter() - started))
-        decided = time.perf_counter()
-        decisions = self.index.decide_many([prepared.entry for _, _, prepared, _ in ready])
-        dedupe_ms = round((time.perf_counter() - decided) * 1000 / max(1, len(ready)), 3)
+                ready.append((i, attempt, prepared, time.perf_counter() - started))
+        decisions = self._decide(raws, ready, batch)
         spans = pipeline.recognise([p for _, _, p, _ in ready], decisions, self.analyser, self.settings)
         flushed = time.perf_counter()
-        for (i, tries, prepared, before), decision, model_spans in zip(ready, decisions, spans, strict=True):
+        for (i, attempt, prepared, before), decision, model_spans in zip(
+            ready, decisions, spans, strict=True
+        ):
             raw, started = raws[i], time.perf_counter() - before
-            prepared.timings["dedupe"] = dedupe_ms
+            if decision is None:
+                continue  # the decision raised: counted as a failed attempt
             try:
                 outcome = pipeline.finish(
                     prepared,
                     decision,
                     self.analyser,
                     self.settings,
-                    revision=_revision(records),
+                    revision=_revision(batch.records),
                     worker=self.name,
                     model_spans=model_spans,
                 )
-            except RedisUnavailable:
+            except UNAVAILABLE:
                 raise
-            except Exception as exc:  # noqa: BLE001
-                statuses[i] = self._failed_attempt(raw, batch, exc, tries, started)
+            except Exception as exc:
+                batch.statuses[i] = self._failed_attempt(raw, batch.id, exc, attempt, started)
                 continue
-            statuses[i] = self._done(outcome, records, batch, tries, started)
-            if time.perf_counter() - flushed >= FLUSH_SECONDS:
-                self._send(lambda _pipe: None)
+            batch.statuses[i] = self._done(outcome, batch, attempt, started)
+            if flush and time.perf_counter() - flushed >= FLUSH_SECONDS:
+                self.writer.send()
                 flushed = time.perf_counter()
-        return statuses
 
-    def _reconcile(self, raws: list[Any], records: dict[str, Record], delivery: int) -> None:
-        """Correct the counts a first delivery that died left behind.
+    def _decide(
+        self, raws: list[Any], ready: list[tuple[int, int, pipeline.Prepared, float]], batch: _Batch
+    ) -> list[Any]:
+        """The dedupe decisions of ``ready``, in one round trip; each None if deciding raised."""
+        started = time.perf_counter()
+        try:
+            decisions: list[Any] = self.index.decide_many([prepared.entry for _, _, prepared, _ in ready])
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
+            for i, attempt, _prepared, before in ready:
+                batch.statuses[i] = self._failed_attempt(raws[i], batch.id, exc, attempt, started - before)
+            return [None] * len(ready)
+        dedupe_ms = round((time.perf_counter() - started) * 1000 / max(1, len(ready)), 3)
+        for _, _, prepared, _ in ready:
+            prepared.timings["dedupe"] = dedupe_ms
+        return decisions
 
-        That run counted every article at once, but only the one it died on
-        (and those before it) had started. So its second delivery takes those
-        counts back, and runs article by article, counting each as it starts.
-        If that run dies too, the article it died on is, barring a second
-        unrelated fault, the one the first run died on: the third delivery
-        gives that article (the first one still without a result) back its
-        first start.
-        """
+    def _reconcile(self, raws: list[Any], batch: _Batch, delivery: int) -> None:
+        """Correct the counts a first delivery that died left behind (:meth:`AttemptLedger.reconcile`)."""
         waiting = [
             raw["id"]
             for raw in raws
-            if isinstance(raw, dict) and valid_id(raw.get("id")) and _done_before(raw, records) is None
+            if isinstance(raw, dict) and valid_id(raw.get("id")) and _done_before(raw, batch.records) is None
         ]
-        if not waiting:
-            return
+        if waiting:
+            self.writer.send(lambda pipe: self.ledger.reconcile(pipe, waiting, delivery))
 
-        def correct(pipe: redis.client.Pipeline) -> None:
-            if delivery == 2:
-                for article_id in waiting:
-                    pipe.hincrby(self.keys.attempts, article_id, -1)
-            else:
-                pipe.hincrby(self.keys.attempts, waiting[0], 1)
-
-        self._send(correct)
-
-    def _count_attempts(self, article_ids: list[object]) -> list[int]:
-        """Raise the attempt count of each article before it is processed, in one round trip.
-
-        An invalid id counts 1: parse_article rejects it before anything can crash.
-        """
-        valid = [a for a in article_ids if valid_id(a)]
-
-        def count(pipe: redis.client.Pipeline) -> None:
-            for article_id in valid:
-                pipe.hincrby(self.keys.attempts, article_id, 1)
-            if valid:
-                pipe.expire(self.keys.attempts, BATCH_TTL)
-
-        replies = iter(self._send(count))  # in order, one per valid id (an id twice counts twice)
-        counts = []
-        for article_id in article_ids:
-            reply = next(replies) if valid_id(article_id) else 1
-            if isinstance(reply, Exception):
-                raise reply
-            counts.append(int(reply))
-        return counts
-
-    def _skip_done(self, raw: Any, records: dict[str, Record], batch: str, started: float) -> bool:
+    def _skip_done(self, raw: Any, batch: _Batch) -> bool:
         """Whether the article already has its result for this very text (a redelivery); logs it."""
-        record = _done_before(raw, records)
+        started = time.perf_counter()
+        record = _done_before(raw, batch.records)
         if record is not None:
             log.info(
                 "article",
                 id=raw.get("id"),
                 status=record.status,
-                batch=batch,
+                batch=batch.id,
                 noop=True,
                 ms=_ms(started),
                 worker=self.name,
             )
         return record is not None
 
-    def _done(
-        self, outcome: pipeline.Outcome, records: dict[str, Record], batch: str, attempts: int, started: float
-    ) -> str:
-        record = records.get(outcome.id) if outcome.id is not None else None
+    def _done(self, outcome: pipeline.Outcome, batch: _Batch, attempt: int, started: float) -> str:
         if valid_id(outcome.id):
-            self._unsent.append((outcome, record))
+            assert outcome.id is not None
+            self.writer.defer(outcome, batch.records.get(outcome.id))
         else:
-            self._publish(outcome)  # a rejected bad id: no record, rare
+            self.writer.publish(outcome)  # a rejected bad id: no record, rare
         log.info(
             "article",
             id=outcome.id,
             status=outcome.status,
-            batch=batch,
-            attempt=attempts,
+            batch=batch.id,
+            attempt=attempt,
             ms=_ms(started),
             worker=self.name,
         )
         return outcome.status
 
-    def _one(self, raw: Any, records: dict[str, Record], batch: str) -> str:
-        started = time.perf_counter()
-        if self._skip_done(raw, records, batch, started):
-            return "noop"
-        attempts = self._count_attempts([raw.get("id") if isinstance(raw, dict) else None])[0]
-        if attempts > self.settings.max_attempts:
-            return self._give_up(
-                raw,
-                batch,
-                attempts - 1,
-                "worker_lost",
-                "the worker processing this article died or hung every time",
-                started,
-            )
-        try:
-            outcome = pipeline.process(
-                raw, self.index, self.analyser, self.settings, revision=_revision(records), worker=self.name
-            )
-        except RedisUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one bad article must not sink its batch
-            return self._failed_attempt(raw, batch, exc, attempts, started)
-        return self._done(outcome, records, batch, attempts, started)
-
-    def _send(self, add: Callable[[redis.client.Pipeline], None]) -> list[Any]:
-        """One round trip: the unsent results first (they were processed first), then what ``add`` queues.
-
-        Returns the replies to ``add``'s commands.
-        """
-        unsent, self._unsent = self._unsent, []
-        pipe = self.broker.pipeline(transaction=False)
-        if self.results is not self.broker:  # results live elsewhere: their own round trip
-            self._publish_all(unsent, self.results.pipeline(transaction=False))
-            unsent = []
-        for outcome, _record in unsent:
-            self._queue(pipe, outcome)
-        add(pipe)
-        replies = pipe.execute(raise_on_error=False) if len(pipe) else []
-        self._settle(unsent, replies[: len(unsent)])
-        return replies[len(unsent) :]
-
-    def _publish_all(
-        self, unsent: list[tuple[pipeline.Outcome, Record | None]], pipe: redis.client.Pipeline
-    ) -> None:
-        for outcome, _record in unsent:
-            self._queue(pipe, outcome)
-        self._settle(unsent, pipe.execute(raise_on_error=False) if unsent else [])
-
-    def _queue(self, pipe: redis.client.Pipeline, outcome: pipeline.Outcome) -> None:
-        assert outcome.id is not None  # only valid ids are deferred
-        self.store.publish_later(
-            pipe,
-            outcome.id,
-            outcome.status,
-            outcome.result,
-            outcome.text_hash,
-            outcome.fingerprint,
-            outcome.submitted_at,
-        )
-
-    def _settle(self, unsent: list[tuple[pipeline.Outcome, Record | None]], replies: list[Any]) -> None:
-        for (outcome, record), reply in zip(unsent, replies, strict=True):
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                self._publish(outcome)  # Redis lost its scripts (a restart): load and publish
-            else:
-                code, _entry, revision = publish_reply(reply)
-                if code == -1:  # a correction landed meanwhile
-                    outcome.result["revision"] = revision + 1
-                    self._publish(outcome)
-            if record and record.fingerprint not in ("", outcome.fingerprint):
-                # A correction: the old text must not keep claiming its story for this id.
-                self.index.forget(outcome.id, record.fingerprint)
-
-    def _publish(self, outcome: pipeline.Outcome) -> None:
-        self.store.publish_current(
-            outcome.id,
-            outcome.status,
-            outcome.result,
-            outcome.text_hash,
-            outcome.fingerprint,
-            outcome.submitted_at,
-        )
-
-    def _failed_attempt(
-        self, raw: Any, batch: str, exc: Exception, attempts: int, started: float | None = None
-    ) -> str:
+    def _failed_attempt(self, raw: Any, batch_id: str, exc: Exception, attempt: int, started: float) -> str:
         article_id = raw.get("id") if isinstance(raw, dict) else None
         log.error(
             "article_error",
             id=article_id,
             status="retry",
-            batch=batch,
-            attempts=attempts,
+            batch=batch_id,
+            attempts=attempt,
             error=repr(exc),
             ms=_ms(started),
             worker=self.name,
         )
-        if attempts >= self.settings.max_attempts or not valid_id(article_id):
-            return self._give_up(
-                raw, batch, attempts, "processing_error", f"{type(exc).__name__}: {exc}", started
-            )
-        # A delayed task waits unacked in a worker: keep the delay well inside
-        # the visibility timeout or kombu would hand it out a second time.
-        self.requeue([raw], min(60.0, 2.0**attempts, self.settings.visibility_timeout / 4))
+        if self.policy.give_up(attempt, article_id):
+            return self._give_up(raw, batch_id, attempt, self.policy.error(exc), started)
+        self.queue.requeue([raw], self.policy.delay(attempt))
         return "retry"
 
-    def _give_up(
-        self, raw: Any, batch: str, attempts: int, code: str, message: str, started: float | None = None
-    ) -> str:
-        error = {"code": code, "message": message}
-        self.store.dead(raw, error, attempts)
-        outcome = pipeline.rejected(raw, Rejection(code, message), self.name)
-        outcome.status = outcome.result["status"] = "failed"
-        outcome.result["attempts"] = attempts
-        self._publish(outcome)
-        article_id = outcome.id
-        if valid_id(article_id):
-            self.broker.hdel(self.keys.attempts, article_id)
+    def _give_up(self, raw: Any, batch_id: str, attempts: int, failure: Failure, started: float) -> str:
+        self.dead.park(raw, failure.as_error(), attempts)
+        outcome = _failed(raw, failure, attempts, self.name)
+        self.writer.publish(outcome)
+        if valid_id(outcome.id):
+            assert outcome.id is not None
+            self.ledger.clear(self.broker, outcome.id)
         log.error(
             "article",
-            id=article_id,
+            id=outcome.id,
             status="failed",
-            batch=batch,
+            batch=batch_id,
             attempts=attempts,
             ms=_ms(started),
             worker=self.name,
@@ -443,6 +311,21 @@ def _done_before(raw: Any, records: dict[str, Record]) -> Record | None:
     if record and isinstance(text, str) and record.text_hash == text_hash(text):
         return record
     return None
+
+
+def _failed(raw: Any, failure: Failure, attempts: int, worker: str) -> pipeline.Outcome:
+    """The outcome of an article given up: status ``failed``, with the attempts it had."""
+    article = raw if isinstance(raw, dict) else {}
+    article_id = article.get("id") if isinstance(article.get("id"), str) else None
+    text, submitted = article.get("text"), article.get("_submitted_at")
+    return pipeline.Outcome(
+        article_id,
+        "failed",
+        not_analysed(article_id, "failed", failure.as_error(), worker, attempts=attempts),
+        text_hash(text) if isinstance(text, str) else "",
+        # Failures count in the submit-to-result latency too.
+        submitted_at=float(submitted) if isinstance(submitted, int | float) else None,
+    )
 
 
 def _revision(records: dict[str, Record]) -> Callable[[str, str], int]:

@@ -1,42 +1,10 @@
 """The one place newsflow reads its configuration.
 
-Every setting comes from the environment, is read once by :func:`settings`, and
-is documented here with its default. The README's configuration table mirrors
-this module.
-
-=============================== ============================ =====================================
-variable                        default                      meaning
-=============================== ============================ =====================================
-NEWSFLOW_REDIS_URL              redis://localhost:6379/0     broker; also results and dedupe state
-NEWSFLOW_REDIS_PASSWORD         (none)                       replaces the password in NEWSFLOW_REDIS_URL
-NEWSFLOW_RESULTS_REDIS_URL      (NEWSFLOW_REDIS_URL)         results and dedupe state, if separate
-NEWSFLOW_PREFIX                 newsflow                     every key starts with ``<prefix>:``
-NEWSFLOW_ENGINE                 jieba                        ``jieba`` or ``jieba-rs``
-NEWSFLOW_MAX_CHARS              1000000                      longest accepted article, in characters
-NEWSFLOW_BATCH_SIZE             50                           articles per batch task
-NEWSFLOW_BATCH_MAX_CHARS        200000                       characters per batch task
-NEWSFLOW_RESULT_TTL             86400                        seconds a result stays readable
-NEWSFLOW_RESULTS_MAXLEN         1000000                      emergency cap on the results stream
-NEWSFLOW_TRIM_INTERVAL          5                            seconds between trims of the results stream
-NEWSFLOW_DEDUPE_WINDOW          604800                       seconds dedupe state is remembered
-NEWSFLOW_NEAR_THRESHOLD         0.5                          estimated Jaccard for near_duplicate
-NEWSFLOW_DEDUPE_SHARDS          4096                         hashes per dedupe time bucket
-NEWSFLOW_ANALYSE_NEAR_DUPLICATES 1                           segment and tag near-duplicates
-NEWSFLOW_ANALYSE_DUPLICATES     0                            segment and tag exact duplicates
-NEWSFLOW_MAX_ATTEMPTS           3                            attempts before an article is dead
-NEWSFLOW_VISIBILITY_TIMEOUT     300                          seconds before an unacked batch is redelivered
-NEWSFLOW_TIME_LIMIT             (0.8 x visibility timeout)   hard limit on one batch task, seconds
-NEWSFLOW_QUEUE_BOUND            10000                        articles queued before submit waits
-NEWSFLOW_USER_DICT              (none)                       extra jieba dictionary file
-NEWSFLOW_USER_STOPWORDS         (none)                       extra keyword stopwords file
-NEWSFLOW_ENTITIES               model                        ``model`` (LAC) or ``pos`` (jieba's tags)
-NEWSFLOW_ENTITY_DENY            (none)                       file of words that are never entities
-NEWSFLOW_KEYWORDS               tfidf                        ``tfidf`` or ``textrank``
-NEWSFLOW_TOP_KEYWORDS           10                           keywords per article
-NEWSFLOW_LOG_FORMAT             auto                         ``json``, ``console`` or ``auto``
-NEWSFLOW_CONCURRENCY            0 (one per CPU)              worker processes, unless ``-c`` is given
-NEWSFLOW_METRICS_PORT           9808                         port of ``newsflow metrics``
-=============================== ============================ =====================================
+Every setting comes from the environment (``NEWSFLOW_<FIELD>``), is read once
+by :func:`settings`, and is validated in one place (:meth:`Settings.__post_init__`).
+A setting is one field of :class:`Settings` plus one line in :data:`MEANING`;
+``newsflow config --markdown`` renders the table in docs/configuration.md from
+both, and a test fails when the two drift apart.
 """
 
 from __future__ import annotations
@@ -46,16 +14,26 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
+from typing import Any
+from urllib.parse import quote, urlsplit
 
-from worker.connection import with_password
+from worker.errors import ConfigError as ConfigError  # re-exported: where settings are, so is their error
 
 ENGINES = ("jieba", "jieba-rs")
 KEYWORD_METHODS = ("tfidf", "textrank")
 ENTITY_RECOGNISERS = ("model", "pos")
 
 
-class ConfigError(ValueError):
-    """A setting in the environment has a value newsflow cannot use."""
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` as its password, percent-encoded so that any character works.
+
+    The URL's user name, if any, is kept. Every client newsflow makes (redis-py,
+    kombu, Flower) decodes the password again.
+    """
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0] if at else ""
+    return parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}").geturl()
 
 
 @dataclass(frozen=True)
@@ -100,7 +78,6 @@ class Settings:
     log_format: str = "auto"
     concurrency: int = 0
     metrics_port: int = 9808
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.redis_password:
@@ -135,14 +112,12 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         for name, default in cls.__dataclass_fields__.items():
-            if name == "extra":
-                continue
             raw = env.get(f"NEWSFLOW_{name.upper()}")
             if raw is None or raw == "":
                 continue
-            kind = type(default.default)
+            kind: Any = type(default.default)
             try:
                 if kind is bool:
                     kwargs[name] = raw.strip().lower() in ("1", "true", "yes", "on")
@@ -167,8 +142,62 @@ class Settings:
         """Seconds between each worker's sweeps for unacked batches past the visibility timeout."""
         return max(1, min(10, self.visibility_timeout // 10))
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+# What each setting means, one line each: the configuration table is made from this.
+MEANING = {
+    "redis_url": "broker; also results and dedupe state unless `results_redis_url` is set",
+    "redis_password": "replaces the password in NEWSFLOW_REDIS_URL (any characters; encoded for you)",
+    "results_redis_url": "a separate Redis for results and dedupe state",
+    "prefix": "every key starts with `<prefix>:`, Celery's included",
+    "engine": "`jieba` or `jieba-rs`",
+    "max_chars": "longest accepted article, in characters",
+    "batch_size": "articles per batch task",
+    "batch_max_chars": "characters per batch task",
+    "result_ttl": "seconds a result stays readable by id",
+    "results_maxlen": "emergency cap on the results stream (drops are counted)",
+    "trim_interval": "seconds between trims of the results stream (one worker trims)",
+    "dedupe_window": "seconds dedupe state is remembered",
+    "near_threshold": "estimated Jaccard for `near_duplicate`",
+    "dedupe_shards": "hashes per dedupe time bucket; the same on every worker",
+    "analyse_near_duplicates": "segment and tag near-duplicates",
+    "analyse_duplicates": "segment and tag exact duplicates",
+    "max_attempts": "attempts before an article goes to the dead stream",
+    "visibility_timeout": "seconds before a vanished worker's batch goes to another; longest a batch runs",
+    "time_limit": "hard limit on one batch task, seconds; below the visibility timeout",
+    "queue_bound": "articles queued before `submit`, the client and the bridge wait",
+    "user_dict": "extra jieba dictionary (`word [freq] [pos]` per line, either script)",
+    "user_stopwords": "extra keyword stopwords, one per line, either script",
+    "entities": "`model` (the LAC entity model) or `pos` (jieba's POS tags: cheaper, less accurate)",
+    "entity_deny": "a file of words that are never entities, one per line, either script",
+    "keywords": "`tfidf` or `textrank`",
+    "top_keywords": "keywords per article",
+    "log_format": "`json`, `console`, or `auto` (console on a terminal)",
+    "concurrency": "worker processes, unless `-c` is given",
+    "metrics_port": "port of `newsflow metrics`",
+}
+# Defaults that read better in words than as the field's value.
+SHOWN_DEFAULT = {
+    "results_redis_url": "(NEWSFLOW_REDIS_URL)",
+    "time_limit": "(0.8 x visibility timeout)",
+    "user_dict": "(none)",
+    "user_stopwords": "(none)",
+    "redis_password": "(none)",
+    "entity_deny": "(none)",
+    "concurrency": "0 (one per CPU)",
+}
+
+
+def reference_markdown() -> str:
+    """The configuration table (Markdown), from :class:`Settings` and :data:`MEANING`."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, spec in Settings.__dataclass_fields__.items():
+        default = spec.default
+        shown = SHOWN_DEFAULT.get(name) or (str(int(default)) if isinstance(default, bool) else str(default))
+        rows.append(f"| `NEWSFLOW_{name.upper()}` | `{shown}` | {MEANING[name]} |")
+    return "\n".join(rows) + "\n"
 
 
 @cache

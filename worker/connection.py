@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import ssl
+from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 from redis.retry import Retry
+
+# Errors that say Redis cannot take work now (unreachable after connect()'s
+# retries, out of memory under noeviction, a read-only replica after a
+# failover, a refused password), not that an article is bad. BusyLoadingError
+# is a ConnectionError.
+UNAVAILABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
 
 # A reply slower than this means the connection is dead (a partition that drops
 # packets closes nothing); blocking reads must block for less.
@@ -73,13 +87,20 @@ def without_tls_query(url: str) -> str:
     return parts._replace(query=urlencode(kept)).geturl()
 
 
-def with_password(url: str, password: str) -> str:
-    """``url`` with ``password`` as its password, percent-encoded so that any character works.
+def ensure_group(r: redis.Redis, stream: str, group: str, start: str = "0") -> None:
+    """Create a consumer group at ``start`` (and the stream if missing); an existing group is kept."""
+    try:
+        r.xgroup_create(stream, group, id=start, mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
 
-    The URL's user name, if any, is kept. Every client newsflow makes (redis-py,
-    kombu, Flower) decodes the password again.
-    """
-    parts = urlsplit(url)
-    userinfo, at, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0] if at else ""
-    return parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}").geturl()
+
+def consumer_name() -> str:
+    """A name unique to this process, ``<host>/<pid>``: consumer names, a result's ``worker``."""
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
+def lua(name: str) -> str:
+    """The text of ``worker/lua/<name>``, for ``register_script``."""
+    return resources.files("worker").joinpath("lua", name).read_text(encoding="utf-8")

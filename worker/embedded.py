@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from worker import pipeline
@@ -24,17 +24,17 @@ def process_all(raws: Iterable[Any], settings: Settings) -> Iterator[dict[str, A
         if previous and isinstance(text, str) and previous[0] == text_hash(text):
             yield previous[1]  # same id, same text: the existing result
             continue
+        revision = previous[1].get("revision", 1) + 1 if previous else 1
         outcome = pipeline.process(
-            raw,
-            index,
-            analyser,
-            settings,
-            revision=lambda _i, _h, prev=previous: prev[1].get("revision", 1) + 1 if prev else 1,
-            worker="embedded",
+            raw, index, analyser, settings, revision=_always(revision), worker="embedded"
         )
         if outcome.id is not None:
             seen[outcome.id] = (outcome.text_hash, outcome.result)
         yield outcome.result
+
+
+def _always(revision: int) -> Callable[[str, str], int]:
+    return lambda _id, _hash: revision
 
 
 def segment_lines(lines: Iterable[str], engine_name: str, settings: Settings, pos: bool) -> Iterator[str]:

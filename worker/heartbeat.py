@@ -96,7 +96,7 @@ def start_for(consumer: Any, redis_url: str, prefix: str) -> Heartbeat:
     def concurrency() -> int:
         pool = getattr(consumer, "pool", None)
         try:
-            return int(pool.num_processes)
+            return int(pool.num_processes)  # type: ignore[union-attr]
         except (AttributeError, TypeError, ValueError):
             return int(getattr(consumer.controller, "concurrency", 0) or 0)
 

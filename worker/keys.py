@@ -1,61 +1,13 @@
 """Every Redis key newsflow writes, named once.
 
 All keys start with ``<prefix>:``; Celery's own broker keys get the same prefix
-through kombu's ``global_keyprefix`` (see :mod:`worker.app`). Ids reach a key
-name only through :meth:`Keys.result`, which refuses anything that
-:func:`worker.article.valid_id` would refuse.
+through kombu's ``global_keyprefix`` (see :mod:`worker.appconfig`). Ids reach a
+key name only through :meth:`Keys.result` and :meth:`Keys.batch`, which refuse
+anything that :func:`worker.article.valid_id` would refuse.
 
-==================================== ======== ===========================================================
-key                                  type     what it holds, and how long
-==================================== ======== ===========================================================
-<prefix>:inbox                       stream   articles from any language (XADD); read by ``newsflow bridge``
-<prefix>:results                     stream   one entry per outcome: ``id``, ``status``, ``result`` (the
-                                              full result JSON; the only copy of the body). Trimmed by
-                                              MINID below the slowest consumer group and older than the
-                                              result TTL; a hard MAXLEN cap only in emergencies
-<prefix>:result:<id>                 hash     the id's current outcome: ``entry`` (its results stream
-                                              entry id), ``entries`` (every entry of the id, all
-                                              revisions, space-separated), ``status``, ``rev``, ``hash``
-                                              (xxh3-128 of the submitted text; dropped by a dead replay),
-                                              ``fp`` (exact fingerprint); TTL = result TTL
-<prefix>:results:overflow            string   counter: results entries dropped by the emergency MAXLEN cap
-                                              (entries no consumer group had read yet); no TTL
-<prefix>:results:trimmed             string   guard so one worker trims the results stream per trim
-                                              interval; TTL = NEWSFLOW_TRIM_INTERVAL
-<prefix>:dead                        stream   articles that could not be processed and malformed inbox
-                                              entries, with their original content: ``article`` (JSON)
-                                              for failed articles, ``raw.<field>`` (the bytes as sent)
-                                              for inbox entries; plus ``id``, ``error``, ``at``
-<prefix>:batch:<batch>               string   JSON list of the articles of one queued batch (the Celery
-                                              message carries only the batch id); deleted when the batch
-                                              is done, TTL 7 days as a backstop
-<prefix>:batches                     zset     batch id -> when it was last queued; removed when the batch is
-                                              done. Lets :mod:`worker.janitor` find a batch whose Celery
-                                              message was lost and queue it again
-<prefix>:janitor                     string   lock held by the one worker sweeping for lost batches; TTL =
-                                              the sweep interval
-<prefix>:attempts                    hash     article id -> processing attempts so far; field deleted on
-                                              success. ``resend:<batch>`` -> times the janitor re-queued it;
-                                              ``delivery:<batch>`` -> times a worker started it
-<prefix>:dd:<bucket>:<shard>         hash     dedupe fields of one time bucket (window / 7 seconds) and
-                                              shard: exact fingerprint or LSH band value -> doc handle
-                                              (8 bytes); small enough to stay listpack-encoded. Expires
-                                              when the bucket leaves the dedupe window
-<prefix>:dd:<bucket>:doc             hash     doc handle -> short MinHash sketch + id of each article
-                                              registered in the bucket; same expiry. See
-                                              :mod:`worker.dedupe.redis_index`
-<prefix>:stats                       hash     totals per status and latency sums since the deployment began
-<prefix>:stats:<minute>              hash     the same per minute, TTL 1 hour; both also hold a latency
-                                              histogram, see :mod:`worker.stats`
-<prefix>:workers                     zset     worker node name -> when its heartbeat was last written (unix
-                                              seconds); members whose heartbeat key expired are pruned
-<prefix>:worker:<node>               hash     one worker's heartbeat: ``hostname``, ``pid``, ``concurrency``,
-                                              ``active``, ``tasks``, ``started``, ``seen``;
-                                              TTL 10 s (5 heartbeats), deleted on warm shutdown
-<prefix>                             list     the Celery queue (kombu adds the prefix: ``<prefix>:<prefix>``)
-<prefix>:unacked, :unacked_index     hash,    kombu's record of delivered, unacked messages (its names)
-                                     zset
-==================================== ======== ===========================================================
+:data:`LAYOUT` says what each key holds, its type and its TTL; ``newsflow keys
+--markdown`` renders it as the table in docs/keys.md, and a test fails when a
+key of :class:`Keys` is missing from it or the docs drift from it.
 """
 
 from __future__ import annotations
@@ -158,12 +110,110 @@ class Keys:
             raise BadKey(f"invalid batch id {batch_id!r}")
         return f"{self.prefix}:batch:{batch_id}"
 
-    def dedupe(self, *parts: str | int) -> str:
-        return ":".join([self.prefix, "dd", *map(str, parts)])
-
     def dedupe_shard(self, bucket: int, shard: int) -> str:
         return f"{self.prefix}:dd:{int(bucket)}:{int(shard)}"
 
     def dedupe_docs(self, bucket: int) -> str:
         """dedupe.lua names a bucket's shard hashes from this key: ``doc`` replaced by the shard."""
         return f"{self.prefix}:dd:{int(bucket)}:doc"
+
+
+# (key, type, what it holds and how long), in the order a newcomer meets them.
+LAYOUT: tuple[tuple[str, str, str], ...] = (
+    ("<prefix>:inbox", "stream", "articles from any language (XADD); read by `newsflow bridge`"),
+    (
+        "<prefix>:results",
+        "stream",
+        "one entry per outcome: `id`, `status`, `result` (the full result JSON; the only copy of the "
+        "body). Trimmed by MINID below the slowest consumer group and older than the result TTL; a hard "
+        "MAXLEN cap only in emergencies",
+    ),
+    (
+        "<prefix>:result:<id>",
+        "hash",
+        "the id's current outcome: `entry` (its results stream entry id), `entries` (every entry of the "
+        "id, all revisions, space-separated), `status`, `rev`, `hash` (xxh3-128 of the submitted text; "
+        "dropped by a dead replay), `fp` (exact fingerprint); TTL = result TTL",
+    ),
+    (
+        "<prefix>:results:overflow",
+        "string",
+        "counter: results entries dropped by the emergency MAXLEN cap (entries no consumer group had "
+        "read yet); no TTL",
+    ),
+    (
+        "<prefix>:results:trimmed",
+        "string",
+        "guard so one worker trims the results stream per trim interval; TTL = NEWSFLOW_TRIM_INTERVAL",
+    ),
+    (
+        "<prefix>:dead",
+        "stream",
+        "articles that could not be processed and malformed inbox entries, with their original content: "
+        "`article` (JSON) for failed articles, `raw.<field>` (the bytes as sent) for inbox entries; "
+        "plus `id`, `error`, `at`",
+    ),
+    (
+        "<prefix>:batch:<batch>",
+        "string",
+        "JSON list of the articles of one queued batch (the Celery message carries only the batch id); "
+        "deleted when the batch is done, TTL 7 days as a backstop",
+    ),
+    (
+        "<prefix>:batches",
+        "zset",
+        "batch id -> when it was last queued; removed when the batch is done. Lets the janitor find a "
+        "batch whose Celery message was lost and queue it again",
+    ),
+    (
+        "<prefix>:janitor",
+        "string",
+        "lock held by the one worker sweeping for lost batches; TTL = the sweep interval",
+    ),
+    (
+        "<prefix>:attempts",
+        "hash",
+        "article id -> processing attempts so far; field deleted on success. `resend:<batch>` -> times "
+        "the janitor re-queued it; `delivery:<batch>` -> times a worker started it",
+    ),
+    (
+        "<prefix>:dd:<bucket>:<shard>",
+        "hash",
+        "dedupe fields of one time bucket (window / 7 seconds) and shard: exact fingerprint or LSH band "
+        "value -> doc handle (8 bytes); small enough to stay listpack-encoded. Expires when the bucket "
+        "leaves the dedupe window",
+    ),
+    (
+        "<prefix>:dd:<bucket>:doc",
+        "hash",
+        "doc handle -> short MinHash sketch + id of each article registered in the bucket; same expiry",
+    ),
+    ("<prefix>:stats", "hash", "totals per status and latency sums since the deployment began"),
+    (
+        "<prefix>:stats:<minute>",
+        "hash",
+        "the same per minute, TTL 1 hour; both also hold a latency histogram (`lat:<i>`)",
+    ),
+    (
+        "<prefix>:workers",
+        "zset",
+        "worker node name -> when its heartbeat was last written (unix seconds); members whose "
+        "heartbeat key expired are pruned",
+    ),
+    (
+        "<prefix>:worker:<node>",
+        "hash",
+        "one worker's heartbeat: `hostname`, `pid`, `concurrency`, `active`, `tasks`, `started`, `seen`; "
+        "TTL 10 s (5 heartbeats), deleted on warm shutdown",
+    ),
+    ("<prefix>:<prefix>", "list", "the Celery queue (kombu's name: the queue `<prefix>` under the prefix)"),
+    ("<prefix>:unacked", "hash", "kombu's record of delivered, unacked messages (its names)"),
+    ("<prefix>:unacked_index", "zset", "kombu's delivery times of the unacked messages"),
+)
+
+
+def reference_markdown() -> str:
+    """The key table (Markdown), from :data:`LAYOUT`."""
+    rows = ["| key | type | what it holds, and how long |", "|---|---|---|"]
+    rows += [f"| `{key}` | {kind} | {meaning} |" for key, kind, meaning in LAYOUT]
+    return "\n".join(rows) + "\n"

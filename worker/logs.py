@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -26,7 +27,7 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_event(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
     """Mask passwords in URLs anywhere in the event, nested values and tracebacks included."""
     return {key: _scrub(value) for key, value in event.items()}
 
@@ -49,7 +50,7 @@ def configure(fmt: str = "auto", stream: Any = None, level: int | str = logging.
     tty = hasattr(stream, "isatty") and stream.isatty()
     console = fmt == "console" or (fmt == "auto" and tty)
     renderer = structlog.dev.ConsoleRenderer(colors=tty) if console else structlog.processors.JSONRenderer()
-    shared = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -156,18 +156,22 @@ def analysed(decision: Decision, settings: Settings) -> bool:
 
 
 def recognise(
-    prepared: Sequence[Prepared], decisions: Sequence[Decision], analyser: Analyser, settings: Settings
+    prepared: Sequence[Prepared],
+    decisions: Sequence[Decision | None],
+    analyser: Analyser,
+    settings: Settings,
 ) -> list[list[ner.Span] | None]:
     """The entity model's spans for each article that :func:`finish` will analyse, in one run.
 
     Batching the pieces of many articles together costs less per article than
     one model run each (docs/entities.md, "Cost"). None where the article is not
-    analysed or the model is off; :func:`finish` then runs it itself if needed.
+    analysed (or was not decided) or the model is off; :func:`finish` then runs
+    it itself if needed.
     """
     wanted = [
         i
         for i, decision in enumerate(decisions)
-        if analyser.recogniser is not None and analysed(decision, settings)
+        if analyser.recogniser is not None and decision is not None and analysed(decision, settings)
     ]
     out: list[list[ner.Span] | None] = [None] * len(prepared)
     if not wanted or analyser.recogniser is None:
@@ -175,7 +179,7 @@ def recognise(
     started = time.perf_counter()
     try:
         spans = analyser.recogniser.spans([segment.analysis_form(prepared[i].simplified) for i in wanted])
-    except Exception:  # noqa: BLE001 - each article then runs the model alone, and only a bad one fails
+    except Exception:  # each article then runs the model alone, and only a bad one fails
         return out
     share = round((time.perf_counter() - started) * 1000 / len(wanted), 3)
     for i, found in zip(wanted, spans, strict=True):

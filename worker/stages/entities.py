@@ -119,8 +119,10 @@ class Recogniser:
 
         pieces = [(n, start, end) for n, text in enumerate(texts) for start, end in pieces_of(text)]
         found: list[list[Span]] = [[] for _ in texts]
+        if not pieces:
+            return found
         order = sorted(range(len(pieces)), key=lambda k: pieces[k][2] - pieces[k][1])
-        session = self.session() if pieces else None
+        session = self.session()
         for first in range(0, len(order), BATCH):
             batch = [pieces[k] for k in order[first : first + BATCH]]
             lengths = np.array([end - start for _, start, end in batch], dtype=np.int64)

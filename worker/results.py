@@ -1,4 +1,4 @@
-"""Results, the per-id records and the dead stream in Redis.
+"""Results and the per-id records in Redis: writing, reading, trimming.
 
 Where the body lives: the ``<prefix>:results`` stream entry holds the one full
 copy of each result JSON. ``<prefix>:result:<id>`` is a small hash that points
@@ -24,7 +24,7 @@ import redis
 
 from worker.article import valid_id
 from worker.config import Settings
-from worker.dedupe.redis_index import lua
+from worker.connection import lua
 from worker.keys import STATS_MINUTE_TTL, Keys
 from worker.stats import latency_field
 
@@ -111,12 +111,9 @@ class ResultStore:
         this id already had a result for this very text.
         """
         for _ in range(5):
-            code, entry, revision = self.publish(
-                article_id, status, result, text_hash, fingerprint, submitted_at
-            )
-            if code != -1:
-                return code, entry, revision
-            result["revision"] = revision + 1
+            reply = self.publish(article_id, status, result, text_hash, fingerprint, submitted_at)
+            if not moved_on(reply, result):
+                return reply
         raise RuntimeError(f"could not publish {article_id}: its revision keeps moving")
 
     def publish_later(
@@ -184,37 +181,6 @@ class ResultStore:
         """
         self._client.hdel(self._keys.result(article_id), "hash")
 
-    def dead(self, raw: object, error: dict[str, str], attempts: int) -> str:
-        """Park what could not be processed, with its original content."""
-        fields = {
-            "article": orjson.dumps(raw, default=str),
-            "error": orjson.dumps(error),
-            "attempts": attempts,
-            "at": f"{time.time():.3f}",
-        }
-        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
-            fields["id"] = raw["id"]
-        return self._client.xadd(self._keys.dead, fields).decode()
-
-    def dead_raw(self, article_id: str, fields: dict[bytes, bytes], error: dict[str, str], entry: str) -> str:
-        """Park a malformed inbox entry: its fields exactly as sent, as ``raw.<field>``."""
-        dead: dict[str | bytes, Any] = {b"raw." + name: value for name, value in fields.items()}
-        dead.update(
-            id=article_id, error=orjson.dumps(error), inbox_entry=entry, attempts=0, at=f"{time.time():.3f}"
-        )
-        return self._client.xadd(self._keys.dead, dead).decode()
-
-    def dead_entries(self, start: str = "-", count: int = 1000) -> list[tuple[str, dict[str, bytes]]]:
-        found = self._client.xrange(self._keys.dead, start, "+", count=count)
-        return [(entry.decode(), {k.decode(): v for k, v in fields.items()}) for entry, fields in found]
-
-    def dead_entry(self, entry: str) -> dict[str, bytes] | None:
-        found = self._client.xrange(self._keys.dead, entry, entry)
-        return {k.decode(): v for k, v in found[0][1].items()} if found else None
-
-    def drop_dead(self, *entries: str) -> int:
-        return int(self._client.xdel(self._keys.dead, *entries)) if entries else 0
-
     # -- trimming ---------------------------------------------------------------
 
     def trim(self, *, force: bool = False, now: float | None = None) -> dict[str, Any] | None:
@@ -242,39 +208,20 @@ class ResultStore:
             r.incrby(keys.results_overflow, overflow)
         return {"minid": minid, "trimmed": trimmed, "overflow": overflow}
 
-    # -- takedowns --------------------------------------------------------------
 
-    def forget(self, article_id: str, index: Any) -> dict[str, int]:
-        """Remove an article's record, every results entry of it, its dedupe entries and dead entries.
+def moved_on(reply: tuple[int, str, int], result: dict[str, Any]) -> bool:
+    """Whether a correction landed while ``result`` was being made: its revision has moved on.
 
-        ``index`` is the dedupe index (``forget(article_id, fingerprint)``). The
-        record lists its entries; when it has expired, the stream is scanned.
-        """
-        key = self._keys.result(article_id)
-        record = {k.decode(): v.decode() for k, v in self._client.hgetall(key).items()}
-        entries = record.get("entries", record.get("entry", "")).split()
-        if not record:
-            entries = [e for e, _ in self._scan(self._keys.results, article_id)]
-        removed = int(self._client.xdel(self._keys.results, *entries)) if entries else 0
-        if record.get("fp"):
-            index.forget(article_id, record["fp"])
-        dead = [e for e, _ in self._scan(self._keys.dead, article_id)]
-        pipe = self._client.pipeline()
-        pipe.delete(key)
-        pipe.hdel(self._keys.attempts, article_id)
-        if dead:
-            pipe.xdel(self._keys.dead, *dead)
-        records = pipe.execute()[0]
-        return {"records": int(records), "results": removed, "dead": len(dead)}
-
-    def _scan(self, stream: str, article_id: str, chunk: int = 500) -> list[tuple[str, dict]]:
-        found, start, want = [], "-", article_id.encode()
-        while True:
-            part = self._client.xrange(stream, start, "+", count=chunk)
-            found += [(e.decode(), f) for e, f in part if f.get(b"id") == want]
-            if len(part) < chunk:
-                return found
-            start = "(" + part[-1][0].decode()
+    emit_result.lua refuses (code -1) a result whose revision is not the next
+    one for its id, and says which revision is current. The result is then
+    re-rendered as the one after that, to be published again. This is the one
+    place that rule lives on the Python side.
+    """
+    code, _entry, revision = reply
+    if code != -1:
+        return False
+    result["revision"] = revision + 1
+    return True
 
 
 def publish_reply(reply: Any) -> tuple[int, str, int]:

@@ -1,0 +1,51 @@
+"""The layers hold: no import circle, the worker never imports the producer, task names build no app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import grimp
+
+from tests.support import ROOT
+
+
+def _graph() -> grimp.ImportGraph:
+    # Function-local imports count; imports under TYPE_CHECKING do not.
+    return grimp.build_graph("worker", "producer", exclude_type_checking_imports=True)
+
+
+def test_no_module_imports_itself_through_others():
+    graph = _graph()
+    circles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            # A package __init__ that only hands names on does not close a circle.
+            if imported in ("worker", "producer"):
+                continue
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back:
+                circles.append((module, *back))
+    assert circles == []
+
+
+def test_the_worker_never_imports_the_producer():
+    graph = _graph()
+    for module in graph.find_children("worker") | graph.find_descendants("worker"):
+        assert not graph.chain_exists(importer=module, imported="producer", as_packages=True), module
+
+
+def test_naming_a_task_or_queueing_a_batch_builds_no_celery_app():
+    code = (
+        "import sys, celery\n"
+        "made = []\n"
+        "init = celery.Celery.__init__\n"
+        "celery.Celery.__init__ = lambda self, *a, **k: made.append(1) or init(self, *a, **k)\n"
+        "import worker.tasknames, worker.batchqueue, worker.batch, worker.janitor\n"
+        "import producer.client, producer.bridge\n"
+        "from producer.client import Client\n"
+        "assert 'worker.app' not in sys.modules and 'worker.tasks' not in sys.modules, 'app imported'\n"
+        "assert not made, 'a Celery app was built'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

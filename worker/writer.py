@@ -1,0 +1,105 @@
+"""Writing a batch's outcomes: results ride on the round trips the batch makes anyway.
+
+An :class:`~worker.pipeline.Outcome` is :meth:`ResultWriter.defer`\\ red, and
+goes out at the front of the next :meth:`ResultWriter.send` (results first:
+they were processed first), in the same pipeline as whatever that round trip
+carries (the next attempt counts, the batch's final clean-up). When results
+live in a Redis of their own they take their own round trip.
+
+Each result is written by emit_result.lua at most once per (id, text). A
+reply that says a correction landed meanwhile (:func:`worker.results.moved_on`)
+re-renders the revision and publishes again; a correction also makes the old
+text give up its dedupe registration under this id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from worker.dedupe.redis_index import RedisIndex
+from worker.pipeline import Outcome
+from worker.results import Record, ResultStore, moved_on, publish_reply
+
+
+class ResultWriter:
+    """Buffers outcomes and writes them with the next round trip.
+
+    Args:
+        broker: the broker Redis, where the batch's own commands go.
+        results: the results Redis (the same client when it is not separate).
+        store: the result store on ``results``.
+        index: the dedupe index, told to forget a corrected text.
+    """
+
+    def __init__(self, broker: redis.Redis, results: redis.Redis, store: ResultStore, index: RedisIndex):
+        self._broker = broker
+        self._results = results
+        self._store = store
+        self._index = index
+        self._unsent: list[tuple[Outcome, Record | None]] = []
+
+    def reset(self) -> None:
+        """Forget outcomes left over by a batch that Redis interrupted: it is redelivered."""
+        self._unsent = []
+
+    def defer(self, outcome: Outcome, record: Record | None) -> None:
+        """Write ``outcome`` (of a valid id, whose record was ``record``) with the next round trip."""
+        self._unsent.append((outcome, record))
+
+    def publish(self, outcome: Outcome) -> None:
+        """Write ``outcome`` now, in a round trip of its own."""
+        self._store.publish_current(
+            outcome.id,
+            outcome.status,
+            outcome.result,
+            outcome.text_hash,
+            outcome.fingerprint,
+            outcome.submitted_at,
+        )
+
+    def send(self, add: Callable[[redis.client.Pipeline], None] = lambda _pipe: None) -> list[Any]:
+        """One round trip: the deferred results first, then what ``add`` queues on the broker.
+
+        Returns:
+            The replies to ``add``'s commands.
+        """
+        unsent, self._unsent = self._unsent, []
+        pipe = self._broker.pipeline(transaction=False)
+        if self._results is not self._broker:  # results live elsewhere: their own round trip
+            own = self._results.pipeline(transaction=False)
+            for outcome, _record in unsent:
+                self._queue(own, outcome)
+            self._settle(unsent, own.execute(raise_on_error=False) if unsent else [])
+            unsent = []
+        for outcome, _record in unsent:
+            self._queue(pipe, outcome)
+        add(pipe)
+        replies = pipe.execute(raise_on_error=False) if len(pipe) else []
+        self._settle(unsent, replies[: len(unsent)])
+        return replies[len(unsent) :]
+
+    def _queue(self, pipe: redis.client.Pipeline, outcome: Outcome) -> None:
+        assert outcome.id is not None  # only valid ids are deferred
+        self._store.publish_later(
+            pipe,
+            outcome.id,
+            outcome.status,
+            outcome.result,
+            outcome.text_hash,
+            outcome.fingerprint,
+            outcome.submitted_at,
+        )
+
+    def _settle(self, unsent: list[tuple[Outcome, Record | None]], replies: list[Any]) -> None:
+        for (outcome, record), reply in zip(unsent, replies, strict=True):
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                self.publish(outcome)  # Redis lost its scripts (a restart): load and publish
+            elif moved_on(publish_reply(reply), outcome.result):
+                self.publish(outcome)
+            if record and record.fingerprint not in ("", outcome.fingerprint):
+                # A correction: the old text must not keep claiming its story for this id.
+                assert outcome.id is not None
+                self._index.forget(outcome.id, record.fingerprint)
