@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.support import Clock, RedisServer
-from worker.dedupe.index import BANDS, LEAD, Entry
+from worker.dedupe.index import BANDS, LEAD, Registration
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
 from worker.stages.fingerprint import NUM_PERM
@@ -46,17 +46,19 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(1)
         ids = random.Random(1)
         step = args.days * 86_400 / args.articles
-        index.decide(Entry("warm-up", "00" * 16, rng.integers(0, 2**32, NUM_PERM, dtype="<u4").tobytes()))
+        index.decide(
+            Registration("warm-up", "00" * 16, rng.integers(0, 2**32, NUM_PERM, dtype="<u4").tobytes())
+        )
         client.flushdb()
         before = client.info("memory")["used_memory"]
         started = time.perf_counter()
         for n in range(args.articles):
             article_id = f"feed/2026-11-{n % 28 + 1:02d}/{n:07d}-{ids.getrandbits(32):08x}"
             sketch = rng.integers(0, 2**32, NUM_PERM, dtype="<u4").tobytes()
-            # A 3-gram count and a lead, as real entries carry (worker.dedupe.index.Entry.of).
+            # A 3-gram count and a lead, as real entries carry (worker.dedupe.index.Registration.of).
             lead = "".join(chr(0x4E00 + ids.randrange(0x5000)) for _ in range(LEAD))
             size = ids.randrange(300, 3000)
-            index.decide(Entry(article_id, f"{ids.getrandbits(128):032x}", sketch, size, lead))
+            index.decide(Registration(article_id, f"{ids.getrandbits(128):032x}", sketch, size, lead))
             clock.now += step
         elapsed = time.perf_counter() - started
         after = client.info("memory")["used_memory"]

@@ -66,11 +66,11 @@ JACCARD_ONLY = False
 
 def entry(article_id: str, text: str):
     """The dedupe entry exactly as worker.pipeline.process makes it."""
-    from worker.dedupe.index import Entry
+    from worker.dedupe.index import Registration
 
     normalised, _ = drop_repeats(dewrap(text))
-    made = Entry.of(article_id, fp.letters(to_simplified(normalised)))
-    return Entry(made.id, made.fingerprint, made.sketch) if JACCARD_ONLY else made
+    made = Registration.of(article_id, fp.letters(to_simplified(normalised)))
+    return Registration(made.id, made.fingerprint, made.sketch) if JACCARD_ONLY else made
 
 
 def make_variants(originals: list[Article], seed: int) -> dict[str, list[tuple[str, object]]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.dedupe_corpus import SIGHAN, labelled_set, scattered_edits
 from tests.support import RedisServer
-from worker.dedupe.index import Entry, MemoryIndex
+from worker.dedupe.index import MemoryIndex, Registration
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
 from worker.stages import fingerprint as fp
@@ -55,7 +55,7 @@ def articles(n: int, chars: int, sighan: Path) -> list[str]:
 
 def stage(index, article_id: str, simplified: str) -> str:
     letters = fp.letters(simplified)
-    return index.decide(Entry(article_id, fp.fingerprint(letters), fp.minhash(letters))).status
+    return index.decide(Registration(article_id, fp.fingerprint(letters), fp.minhash(letters))).status
 
 
 def main(argv: list[str] | None = None) -> int:

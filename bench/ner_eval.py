@@ -17,7 +17,7 @@ Configurations:
 
 - ``pos``: ``NEWSFLOW_ENTITIES=pos``, jieba's POS tags;
 - ``model``: the bare model, its spans straight from
-  :meth:`worker.stages.entities.Recogniser.spans` with no reconciliation;
+  :meth:`worker.stages.entity_model.Recogniser.spans` with no reconciliation;
 - ``default``: ``NEWSFLOW_ENTITIES=model`` as shipped, for each engine.
 
 Every article is scored in Simplified and in Traditional (OpenCC s2t, which
@@ -193,7 +193,7 @@ def score_pipeline(
 
 def score_bare(docs: list[tuple[str, Gold]], batch: int) -> Score:
     """The model's own spans, nothing reconciled."""
-    from worker.stages.entities import recogniser
+    from worker.stages.entity_model import recogniser
 
     model = recogniser()
     model.spans(["预热"])

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from worker.config import Settings
 from worker.embedded import segment_lines
-from worker.stages import segment, tagging
+from worker.stages import keywords, segment
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -166,7 +166,7 @@ def engine_agreement(settings: Settings) -> None:
     cut_a = list(segment_lines(lines, "jieba", settings, pos=False))
     cut_b = list(segment_lines(lines, "jieba-rs", settings, pos=False))
     a, b = segment.engine("jieba"), segment.engine("jieba-rs")
-    lex = tagging.lexicon(settings.user_stopwords)
+    lex = keywords.lexicon(settings.user_stopwords)
     seg_differs = pos_same = pos_total = kw_overlap = kw_total = 0
     for text in texts:
         simplified = segment.to_simplified(text)
@@ -176,8 +176,8 @@ def engine_agreement(settings: Settings) -> None:
         shared = set(sa) & set(sb)
         pos_total += len(shared)
         pos_same += sum(sa[k] == sb[k] for k in shared)
-        ka = [k["w"] for k in tagging.keywords(ta, simplified, lex)]
-        kb = [k["w"] for k in tagging.keywords(tb, simplified, lex)]
+        ka = [k["w"] for k in keywords.keywords(ta, simplified, lex)]
+        kb = [k["w"] for k in keywords.keywords(tb, simplified, lex)]
         kw_overlap += len(set(ka) & set(kb))
         kw_total += len(ka)
     same = sum(x == y for x, y in zip(cut_a, cut_b, strict=True))

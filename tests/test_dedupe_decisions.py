@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.support import Clock
-from worker.dedupe.index import BUCKETS, Decision, Entry, MemoryIndex
+from worker.dedupe.index import BUCKETS, Decision, MemoryIndex, Registration
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
 from worker.stages import fingerprint as fp
@@ -26,9 +26,9 @@ def edited(text: str, fraction: float, seed: int = 0) -> str:
     return "".join(chars)
 
 
-def entry(article_id: str, text: str) -> Entry:
+def entry(article_id: str, text: str) -> Registration:
     letters = fp.letters(to_simplified(text))
-    return Entry(article_id, fp.fingerprint(letters), fp.minhash(letters))
+    return Registration(article_id, fp.fingerprint(letters), fp.minhash(letters))
 
 
 @pytest.fixture(params=["memory", "redis"])

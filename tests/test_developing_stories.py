@@ -14,7 +14,7 @@ import pytest
 from bench.dedupe_corpus import BOILERPLATE, first_part, sentences
 from producer.client import Client
 from tests.support import Clock
-from worker.dedupe.index import Entry, MemoryIndex
+from worker.dedupe.index import MemoryIndex, Registration
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
 from worker.stages import fingerprint as fp
@@ -24,8 +24,8 @@ WINDOW = 7 * 86_400
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
-def entry(article_id: str, text: str) -> Entry:
-    return Entry.of(article_id, fp.letters(to_simplified(text)))
+def entry(article_id: str, text: str) -> Registration:
+    return Registration.of(article_id, fp.letters(to_simplified(text)))
 
 
 @pytest.fixture(params=["memory", "redis"])

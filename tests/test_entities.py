@@ -17,7 +17,7 @@ from tests.support import ROOT, newsflow_env
 from worker import pipeline
 from worker.config import ConfigError, Settings
 from worker.dedupe import Decision
-from worker.stages import segment, tagging
+from worker.stages import entities, segment
 
 DATA = Path(__file__).resolve().parent / "data"
 TYPHOON = (DATA / "typhoon_kaohsiung.txt").read_text(encoding="utf-8").strip()
@@ -209,7 +209,7 @@ def test_entity_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="NEWSFLOW_ENTITIES"):
         Settings.from_env({"NEWSFLOW_ENTITIES": "bert"})
     with pytest.raises(ConfigError, match="NEWSFLOW_ENTITY_DENY"):
-        tagging.entity_lexicon("", str(tmp_path / "missing.txt"))
+        entities.entity_lexicon("", str(tmp_path / "missing.txt"))
 
 
 def test_newsflow_segment_does_not_load_the_model() -> None:

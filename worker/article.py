@@ -18,9 +18,7 @@ from typing import Any
 import xxhash
 
 from worker.errors import BadInput
-from worker.result_body import SCHEMA as SCHEMA  # re-exported: the stage composition reads it here
 from worker.result_body import not_analysed
-from worker.result_body import now_iso as now_iso
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._/-]{1,128}")
 PASSTHROUGH = ("title", "source", "url", "published_at")

@@ -20,13 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from worker import __version__
-from worker.article import SCHEMA, Article, Rejection, now_iso, parse_article, text_hash
+from worker.article import Article, Rejection, parse_article, text_hash
 from worker.config import Settings
-from worker.dedupe import Decision, DedupeIndex, Entry
-from worker.stages import entities as ner
+from worker.dedupe import Decision, DedupeIndex, Registration
+from worker.result_body import provenance
+from worker.stages import entities, garbled, keywords, segment
+from worker.stages import entity_model as ner
 from worker.stages import fingerprint as fp
-from worker.stages import garbled, segment, tagging
 from worker.stages.normalise import dewrap, drop_repeats
 from worker.stages.script import detect_script, simplified_only
 
@@ -36,10 +36,10 @@ class Analyser:
     """What the text stages need, loaded once per process (before fork)."""
 
     engine: segment.Engine
-    lexicon: tagging.Lexicon
+    lexicon: keywords.Lexicon
     keywords: str
     top_keywords: int
-    entity_lexicon: tagging.EntityLexicon
+    entity_lexicon: entities.EntityLexicon
     # The entity model (NEWSFLOW_ENTITIES=model); None for jieba's POS tags.
     recogniser: ner.Recogniser | None = None
 
@@ -47,10 +47,10 @@ class Analyser:
     def from_settings(cls, s: Settings) -> Analyser:
         return cls(
             engine=segment.engine(s.engine, s.user_dict),
-            lexicon=tagging.lexicon(s.user_stopwords),
+            lexicon=keywords.lexicon(s.user_stopwords),
             keywords=s.keywords,
             top_keywords=s.top_keywords,
-            entity_lexicon=tagging.entity_lexicon(s.user_dict, s.entity_deny),
+            entity_lexicon=entities.entity_lexicon(s.user_dict, s.entity_deny),
             recogniser=ner.recogniser() if s.entities == "model" else None,
         )
 
@@ -58,7 +58,7 @@ class Analyser:
         """Load dictionaries now, so forked children share them.
 
         The entity model's session is not made here: it must not cross a fork
-        (each child makes its own on first use, see :mod:`worker.stages.entities`).
+        (each child makes its own on first use, see :mod:`worker.stages.entity_model`).
         """
         self.engine.tag("预热")
         segment.to_simplified("預熱")
@@ -67,7 +67,7 @@ class Analyser:
 
     @property
     def entity_kinds(self) -> tuple[str, ...]:
-        return tagging.MODEL_KINDS if self.recogniser is not None else tagging.KINDS
+        return entities.MODEL_KINDS if self.recogniser is not None else entities.KINDS
 
 
 @dataclass
@@ -118,7 +118,7 @@ class Prepared:
     simplified: str
     script: str
     repeats: int
-    entry: Entry
+    entry: Registration
     timings: dict[str, float]
     repaired: dict[str, str] | None = None  # the mis-decoding undone, see worker.stages.garbled
 
@@ -140,7 +140,7 @@ def prepare(raw: object, settings: Settings, worker: str = "") -> Prepared | Out
     clock.lap("normalise")
     simplified = segment.to_simplified(text)
     script = detect_script(text, simplified)
-    entry = Entry.of(article.id, fp.letters(simplified))
+    entry = Registration.of(article.id, fp.letters(simplified))
     clock.lap("fingerprint")
     # The submitted text stays the identity of the article (its revision and hash).
     return Prepared(submitted, text, simplified, script, repeats, entry, clock.timings, verdict.repaired)
@@ -226,23 +226,20 @@ def finish(
                 model_spans = analyser.recogniser.spans([segment.analysis_form(simplified)])[0]
                 clock.lap("entities")
             elex, cut = analyser.entity_lexicon, analyser.engine.cut
-            spans = tagging.entity_spans(model_spans, simplified, elex, cut)
+            spans = entities.entity_spans(model_spans, simplified, elex, cut)
         else:
-            spans = tagging.pos_spans(tokens, simplified, analyser.entity_lexicon)
+            spans = entities.pos_spans(tokens, simplified, analyser.entity_lexicon)
         result["tokens"] = tokens  # (word, pos, start) tuples: orjson writes them as arrays
-        result["keywords"] = tagging.keywords(
+        result["keywords"] = keywords.keywords(
             tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords, spans, text
         )
-        result["entities"] = tagging.entities(text, simplified, spans, analyser.entity_kinds)
+        result["entities"] = entities.entities(text, simplified, spans, analyser.entity_kinds)
         clock.lap("tag")
     digest = text_hash(article.text)
     result.update(article.passthrough())
     result["revision"] = revision(article.id, digest)
-    result["schema"] = SCHEMA
-    result["worker"] = worker
-    result["processed_at"] = now_iso()
     result["timings_ms"] = {**prepared.timings, **clock.timings}
-    result["version"] = __version__
+    result.update(provenance(worker))
     return Outcome(
         article.id, decision.status, result, digest, prepared.entry.fingerprint, article.submitted_at
     )

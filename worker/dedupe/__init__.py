@@ -1,5 +1,5 @@
 """Dedupe: one decision, two indexes (in memory for ``newsflow process``, Redis + Lua for workers)."""
 
-from worker.dedupe.index import Decision, DedupeIndex, Entry
+from worker.dedupe.index import Decision, DedupeIndex, Registration
 
-__all__ = ["Decision", "DedupeIndex", "Entry"]
+__all__ = ["Decision", "DedupeIndex", "Registration"]

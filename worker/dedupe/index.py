@@ -1,6 +1,6 @@
 """The dedupe interface and the decision both indexes share.
 
-An article presents an :class:`Entry`; the index answers with a
+An article presents a :class:`Registration` (what it registers); the index answers with a
 :class:`Decision` and, when the article is new, registers it, in one atomic
 step. Rules, in order:
 
@@ -101,7 +101,9 @@ LEAD_TAG = b"\xfe"
 
 
 @dataclass(frozen=True)
-class Entry:
+class Registration:
+    """What an article registers in the dedupe index, and is judged by."""
+
     id: str
     fingerprint: str  # hex xxh3-128 of the letters
     sketch: bytes = b""  # MinHash values, see worker.stages.fingerprint.minhash
@@ -109,8 +111,8 @@ class Entry:
     lead: str = ""  # the first LEAD letters, "" for a shorter text
 
     @classmethod
-    def of(cls, article_id: str, letters: str) -> Entry:
-        """The entry of a text given its letters (worker.stages.fingerprint.letters)."""
+    def of(cls, article_id: str, letters: str) -> Registration:
+        """The registration of a text given its letters (worker.stages.fingerprint.letters)."""
         sketch, size = fp.sketch(letters)
         return cls(
             article_id, fp.fingerprint(letters), sketch, size, letters[:LEAD] if len(letters) >= LEAD else ""
@@ -147,7 +149,7 @@ class Decision:
 
 
 class DedupeIndex(Protocol):
-    def decide(self, entry: Entry) -> Decision:
+    def decide(self, entry: Registration) -> Decision:
         """Judge ``entry`` and register it if it is new, atomically."""
 
     def forget(self, article_id: str, fingerprint: str) -> None:
@@ -188,12 +190,12 @@ def lead_field(lead: str) -> list[tuple[bytes, int]]:
     return [(LEAD_TAG + digest[:BAND_FIELD_BYTES], int.from_bytes(digest[4:], "little"))]
 
 
-def candidate_fields(entry: Entry) -> list[tuple[bytes, int]]:
+def candidate_fields(entry: Registration) -> list[tuple[bytes, int]]:
     """The fields that find candidates: the LSH bands, then the lead."""
     return band_fields(entry.sketch) + lead_field(entry.lead)
 
 
-def doc_tail(entry: Entry) -> bytes:
+def doc_tail(entry: Registration) -> bytes:
     """What a stored document holds after the sketch: the size, then the id."""
     return SIZE_TAG + min(entry.size, 2**32 - 1).to_bytes(4, "little") + entry.id.encode()
 
@@ -290,7 +292,7 @@ class MemoryIndex:
     def from_settings(cls, s: Settings) -> MemoryIndex:
         return cls(s.dedupe_window, s.near_threshold)
 
-    def decide(self, entry: Entry) -> Decision:
+    def decide(self, entry: Registration) -> Decision:
         live = self._buckets.live()
         for old in [b for b in self._state if b < live[0]]:
             del self._state[old]  # expired, as Redis would

@@ -37,7 +37,7 @@ from worker.dedupe.index import (
     MAX_CANDIDATES,
     Buckets,
     Decision,
-    Entry,
+    Registration,
     candidate_fields,
     doc_tail,
     exact_field,
@@ -75,11 +75,11 @@ class RedisIndex:
     def from_settings(cls, client: redis.Redis, keys: Keys, s: Settings) -> RedisIndex:
         return cls(client, keys, s.dedupe_window, threshold=s.near_threshold, shards=s.dedupe_shards)
 
-    def decide(self, entry: Entry) -> Decision:
+    def decide(self, entry: Registration) -> Decision:
         keys, args = self._call(entry)
         return _decision(self._decide(keys=keys, args=args), entry)
 
-    def decide_many(self, entries: list[Entry]) -> list[Decision]:
+    def decide_many(self, entries: list[Registration]) -> list[Decision]:
         """Decide ``entries`` in order, in one round trip: each decision is its own atomic EVALSHA.
 
         The same decisions as calling :meth:`decide` on each in turn: Redis runs
@@ -103,7 +103,7 @@ class RedisIndex:
                 decisions.append(_decision(reply, entry))
         return decisions
 
-    def _call(self, entry: Entry) -> tuple[list[str], list[object]]:
+    def _call(self, entry: Registration) -> tuple[list[str], list[object]]:
         xfield, xshard = exact_field(entry.fingerprint)
         bands = candidate_fields(entry)
         live = self._buckets.live()
@@ -138,7 +138,7 @@ class RedisIndex:
         self._forget(keys=keys, args=[handle(article_id), xfield])
 
 
-def _decision(reply: list[object], entry: Entry) -> Decision:
+def _decision(reply: list[object], entry: Registration) -> Decision:
     status, owner, matched, their_size = (v.decode() if isinstance(v, bytes) else v for v in reply)
     if status == "duplicate":
         return Decision("duplicate", str(owner), 1.0)

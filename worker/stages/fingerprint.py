@@ -1,4 +1,4 @@
-"""Stage 2: what dedupe compares.
+"""Stage 4: what dedupe compares.
 
 The exact fingerprint ignores everything a re-send changes without changing
 the story: wrapping, spacing, punctuation, full/half width (NFKC), case, and
@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import numpy as np
 import xxhash
 from datasketch import MinHash
 
@@ -83,7 +82,3 @@ def jaccard(a: str, b: str) -> float:
     ga = {a[i : i + GRAM] for i in range(max(1, len(a) - GRAM + 1))}
     gb = {b[i : i + GRAM] for i in range(max(1, len(b) - GRAM + 1))}
     return len(ga & gb) / len(ga | gb) if ga or gb else 1.0
-
-
-def as_array(sketch: bytes) -> np.ndarray:
-    return np.frombuffer(sketch, dtype="<u4")

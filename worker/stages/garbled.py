@@ -1,4 +1,4 @@
-"""Garbled text: bytes decoded with the wrong encoding, caught before any analysis.
+"""Stage 1, the garbled-text check: bytes decoded with the wrong encoding, caught before any analysis.
 
 A feed that declares GBK but sends UTF-8 (or sends Big5 as GBK, or GB18030 as
 Big5) produces text that is valid Unicode and passes every other check, yet is

@@ -1,4 +1,4 @@
-"""Stage 1: make the text that is analysed.
+"""Stage 2: make the text that is analysed.
 
 :func:`dewrap` joins hard-wrapped lines; :func:`drop_repeats` removes passages
 pasted more than once into the same article. Both are pure functions of text.

@@ -1,4 +1,4 @@
-"""Which script an article is written in: ``hant``, ``hans``, ``mixed`` or ``other``."""
+"""Stage 3: which script an article is written in: ``hant``, ``hans``, ``mixed`` or ``other``."""
 
 from __future__ import annotations
 

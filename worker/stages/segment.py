@@ -1,4 +1,4 @@
-"""Stage 3: segmentation and POS tagging in the article's own script.
+"""Stage 5: segmentation and POS tagging in the article's own script.
 
 Traditional text is converted to Simplified with OpenCC, segmented, and the
 tokens are mapped back to the original characters by offset. jieba's
@@ -37,7 +37,7 @@ from pathlib import Path
 import opencc
 
 from worker.config import ConfigError
-from worker.stages.shared import one_object_per_value
+from worker.stages.interning import one_object_per_value
 
 Token = tuple[str, str, int]  # (word in original script, POS, start offset)
 
@@ -212,6 +212,19 @@ def read_dictionary(path: Path) -> list[DictEntry]:
             )
         )
     return entries
+
+
+def read_words(path: Path) -> set[str]:
+    """A word list (stopwords, deny list, titles): one word per line, ``#`` starts a comment line.
+
+    Words may be written in either script; they come back in the form they are
+    looked up under: Simplified, ASCII folded.
+    """
+    return {
+        analysis_form(to_simplified(line.strip()))
+        for line in path.read_text(encoding="utf-8-sig").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
 
 
 def dictionary_paths(user_dict: str = "") -> list[Path]:
