@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tomllib
 import urllib.request
 import uuid
 from base64 import b64encode
@@ -143,6 +144,20 @@ def test_the_image_installs_from_the_hashed_lock():
     pins = re.findall(r"^([a-z0-9._-]+)==\S+ \\$", lock, re.M)
     assert {"celery", "redis", "jieba", "flower", "rjieba", "setuptools"} <= set(pins)
     assert lock.count("--hash=sha256:") >= len(pins)
+
+
+def test_the_lock_pins_every_dependency_the_image_needs():
+    """A dependency added to pyproject.toml without `make lock` would fail the image's `pip check`."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = (
+        project["dependencies"]
+        + project["optional-dependencies"]["fast"]
+        + project["optional-dependencies"]["ops"]
+    )
+    names = {re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in wanted}
+    lock = (ROOT / "requirements.lock").read_text()
+    pins = {name.replace("_", "-") for name in re.findall(r"^([a-z0-9._-]+)==", lock, re.M)}
+    assert names <= pins, f"run `make lock`: {sorted(names - pins)} missing from requirements.lock"
 
 
 def _redis_check(compose: dict, port: int, auth: str, shims: Path) -> tuple[int, int]:
