@@ -24,6 +24,6 @@ RUN pip install --no-deps --no-build-isolation . && pip check
 RUN useradd --create-home --uid 10001 newsflow && mkdir /data && chown newsflow /data
 USER newsflow
 # Load jieba's dictionary once at build time, so its cache is in the image and workers start fast.
-RUN python -c "from worker.tasks import analyser; analyser().warm()"
+RUN python -c "from worker.batch import analyser; from worker.config import settings; analyser(settings()).warm()"
 
 CMD ["newsflow", "worker", "--hostname", "celery@%h"]
