@@ -289,8 +289,8 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         sent = client.submit_many(articles, progress=advance)
     except KeyboardInterrupt:
         print(
-            f"newsflow: interrupted: {queued[0]} articles were queued and will be processed; "
-            "the rest were not sent",
+            f"newsflow: interrupted: {_n(queued[0], 'article')} {_was(queued[0])} queued and will be "
+            "processed; the rest were not sent",
             file=sys.stderr,
         )
         raise
@@ -312,7 +312,7 @@ def _report_skipped(skipped: list[Path]) -> None:
     names = ", ".join(str(p) for p in skipped[:5]) + (
         f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
     )
-    print(f"skipped {len(skipped)} files that are not .txt, .jsonl or .json: {names}", file=sys.stderr)
+    print(f"skipped {_n(len(skipped), 'file')} (not .txt, .jsonl or .json): {names}", file=sys.stderr)
 
 
 def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
@@ -379,8 +379,8 @@ def _say_interrupted(pending: list[str]) -> None:
             f.write("\n".join(pending) + "\n")
         how = f"newsflow wait - < {f.name}"
     print(
-        f"newsflow: interrupted: {len(pending)} articles have no result yet; they stay queued and will be "
-        f"processed. Wait for them with: {how}",
+        f"newsflow: interrupted: {_n(len(pending), 'article')} {'has' if len(pending) == 1 else 'have'} "
+        f"no result yet; they stay queued and will be processed. Wait for them with: {how}",
         file=sys.stderr,
     )
 
@@ -425,22 +425,32 @@ def print_summary(
         print(f"{untracked} entries had no usable id; their rejections are in the results stream")
     if code == EXIT_TIMED_OUT:
         print(
-            f"newsflow: timed out with {len(pending)} articles still queued (e.g. {', '.join(pending[:3])}); "
+            f"newsflow: timed out with {_n(len(pending), 'article')} still queued "
+            f"(e.g. {', '.join(pending[:3])}); "
             "wait longer with `newsflow wait ID...` or --timeout (exit 1)",
             file=sys.stderr,
         )
     elif code == EXIT_FAILED:
         print(
-            f"newsflow: {by_status['failed']} articles failed after retries: see `newsflow dead` (exit 5)",
+            f"newsflow: {_n(by_status['failed'], 'article')} failed after retries: "
+            "see `newsflow dead` (exit 5)",
             file=sys.stderr,
         )
     elif code == EXIT_REJECTED:
         print(
-            f"newsflow: {by_status['rejected']} articles were rejected as bad input: their error is in "
-            "each result (`newsflow get ID`) (exit 4)",
+            f"newsflow: {_n(by_status['rejected'], 'article')} {_was(by_status['rejected'])} rejected as bad "
+            "input: the error is in each result (`newsflow get ID`) (exit 4)",
             file=sys.stderr,
         )
     return code
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _was(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 def _as_id(given: str, root: str | None) -> str:
