@@ -16,8 +16,12 @@ import sys
 from producer import Client
 
 ARTICLES = [
-    {"id": "py/1", "text": "颱風預計週三登陸東部，氣象局發布海上警報，各地學校停課一天。", "title": "颱風"},
-    {"id": "py/2", "text": "台积电宣布在高雄兴建新厂，预计创造三千个工作机会。", "meta": {"desk": "business"}},
+    {"id": "py/1", "text": "市議會今天通過新的公共運輸計畫，明年起增加三條公車路線。", "title": "公車路線"},
+    {
+        "id": "py/2",
+        "text": "台积电宣布在高雄兴建新厂，预计创造三千个工作机会。",
+        "meta": {"desk": "business"},
+    },
     {"id": "py/3", "text": "   "},  # deliberately empty: comes back rejected
 ]
 
