@@ -240,9 +240,27 @@ def cmd_worker(argv: list[str]) -> int:
     preflight.check(settings())  # Celery would retry a bad URL or password for ever, in tracebacks
     from worker.app import app
 
+    _banner_shows_the_url_as_given(app, settings().redis_url)
+
     queue = ["-Q", settings().prefix] if not any(a in ("-Q", "--queues") for a in argv) else []
     app.worker_main(["worker", *queue, *argv])
     return 0
+
+
+def _banner_shows_the_url_as_given(app: Any, url: str) -> None:
+    """Celery's start-up banner, with the broker URL as newsflow shows it.
+
+    kombu writes ``redis://:**@host`` whether or not there is a password; the
+    banner shows the URL redacted the same way as the rest of newsflow does.
+    """
+    from celery.apps.worker import Worker
+
+    original = Worker.startup_info
+
+    def startup_info(self: Any, artlines: bool = True) -> str:
+        return str(original(self, artlines)).replace(app.connection().as_uri(), redact(url))
+
+    Worker.startup_info = startup_info  # type: ignore[method-assign]
 
 
 def _progress(total: int | None, label: str, quiet: bool):
