@@ -260,7 +260,7 @@ def _banner_shows_the_url_as_given(app: Any, url: str) -> None:
     def startup_info(self: Any, artlines: bool = True) -> str:
         return str(original(self, artlines)).replace(app.connection().as_uri(), redact(url))
 
-    Worker.startup_info = startup_info  # type: ignore[method-assign]
+    Worker.startup_info = startup_info
 
 
 def _progress(total: int | None, label: str, quiet: bool):

@@ -102,7 +102,9 @@ def test_the_readme_tour_runs_as_written_twice(tmp_path: Path):
         assert "exit code 4" in out, out[-3000:]
         assert "9 unique, 4 duplicate, 1 near_duplicate, 1 rejected" in out
         assert "Traceback" not in out
-        assert re.search(r"py/1 +(unique|near_duplicate|duplicate) ", out) and re.search(r"py/3 +rejected", out)
+        assert re.search(r"py/1 +(unique|near_duplicate|duplicate) ", out) and re.search(
+            r"py/3 +rejected", out
+        )
         if not skipped_node:
             assert '"id":"node/1"' in out and '"id":"node/3"' in out
     assert "1 unique" in outputs[0]  # newsflow wait cli/1
