@@ -339,6 +339,11 @@ def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
 
     ids = [line.strip() for line in sys.stdin if line.strip()] if args.ids == ["-"] else args.ids
     wanted = [Submitted(_as_id(i, args.root), "") for i in ids]
+    for given, found in zip(ids, wanted, strict=True):
+        if not found.trackable:
+            raise BadInput(f"invalid id {given!r}: ids are 1-128 characters of [A-Za-z0-9._/-]")
+    if not wanted:
+        raise BadInput("nothing to wait for: give article ids, or - with ids on stdin")
     return _wait_and_report(Client(settings), wanted, args, time.monotonic())
 
 

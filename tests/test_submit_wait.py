@@ -172,3 +172,8 @@ def test_published_at_feed_forms_and_a_kept_unreadable_one():
     odd = parsed("下週二")
     assert odd.published_at is None and odd.meta == {"published_at": "下週二"}
     assert odd.passthrough()["warnings"][0]["code"] == "bad_published_at"
+
+
+def test_wait_refuses_an_invalid_id(env):
+    ran = newsflow(env, "wait", "not an id")
+    assert ran.returncode == EXIT_USAGE and "invalid id 'not an id'" in ran.stderr
