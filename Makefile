@@ -6,8 +6,15 @@ CODE := producer worker tests bench scripts
 
 .PHONY: install redis test test-fast test-redis test-e2e demo lint format docs bench bench-full clean lock lock-upgrade compose-test
 
+# Debian and Ubuntu ship venv apart (python3-venv): installed with apt when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 $(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "== installing python3-venv (apt)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && \
+		$(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@

@@ -2,8 +2,10 @@
 
 Exit codes (see :mod:`worker.errors`): 0 done; 1 not found, not healthy, or
 ``--wait`` timed out; 2 a usage, configuration or input mistake; 3 Redis
-unavailable; 130 interrupted. A user's mistake is one line on stderr, never a
-traceback.
+unavailable or refusing the password; 4 ``--wait``: some articles rejected;
+5 ``--wait``: some failed; 130 interrupted. A user's mistake is one line on
+stderr, never a traceback. Commands that need Redis ask it once before they
+start (:mod:`producer.preflight`), so a wrong URL or password fails at once.
 """
 
 from __future__ import annotations
@@ -14,12 +16,31 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from worker.config import Settings, redact
-from worker.errors import EXIT_INTERRUPTED, EXIT_OK, BadInput, NewsflowError, NotFound, RedisUnavailable
+from worker.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_TIMED_OUT,
+    BadInput,
+    NewsflowError,
+    NotFound,
+)
+
+# Statuses that count as done well for --wait's exit code.
+GOOD = ("unique", "duplicate", "near_duplicate")
+SUMMARY_STATUSES = (*GOOD, "rejected", "failed")
+# --wait's default timeout: ten minutes, plus a tenth of a second per article.
+WAIT_BASE_S = 600.0
+WAIT_PER_ARTICLE_S = 0.1
+# Seconds of waiting with no worker on the prefix before --wait says so.
+NO_WORKER_WARNING_S = 5.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_worker(argv[1:])
         parser = build_parser()
         args = parser.parse_args(argv)
-        return run(args.func, args, Settings.from_env())
+        settings = Settings.from_env()
+        from producer import preflight
+
+        if args.redis == "check":
+            preflight.check(settings)
+        elif args.redis == "syntax":
+            preflight.check_syntax(settings)
+        return run(args.func, args, settings)
     except NewsflowError as exc:
         print(f"newsflow: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -44,16 +72,16 @@ def run(func: Any, args: argparse.Namespace, settings: Settings) -> int:
     """Run one command, turning the errors a user meets into :mod:`worker.errors` kinds."""
     import redis
 
-    from worker.connection import UNAVAILABLE
+    from producer.preflight import explain
 
     try:
         return int(func(args, settings) or 0)
     except FileNotFoundError as exc:
         raise BadInput(str(exc)) from None
-    except redis.AuthenticationError as exc:
-        raise RedisUnavailable(f"Redis refused the credentials in NEWSFLOW_REDIS_URL: {exc}") from None
-    except UNAVAILABLE as exc:
-        raise RedisUnavailable(f"Redis is unavailable ({exc}); check NEWSFLOW_REDIS_URL") from None
+    except redis.RedisError as exc:
+        if isinstance(exc, redis.ResponseError) and "DB index" not in str(exc) and "NOAUTH" not in str(exc):
+            raise
+        raise explain(exc, "NEWSFLOW_REDIS_URL", settings.redis_url) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,26 +90,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("submit", help="queue articles from .txt, .jsonl, directories or - (stdin)")
+    p = sub.add_parser(
+        "submit",
+        help="queue articles from .txt, .jsonl, .json, directories or - (stdin)",
+        description="Queue articles. With --wait, exit 0 only when every article came out unique, "
+        "duplicate or near_duplicate; 4 some rejected, 5 some failed, 1 timed out.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH")
+    _input_options(p)
     p.add_argument("--wait", action="store_true", help="block until every article has a result")
-    p.add_argument("--timeout", type=float, default=None, help="give up waiting after N seconds")
+    _wait_options(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_submit)
+    p.set_defaults(func=cmd_submit, redis="check")
+
+    p = sub.add_parser(
+        "wait",
+        help="wait for the results of articles already submitted, by id",
+        description="Wait until each id has a result; exit codes as for submit --wait.",
+    )
+    p.add_argument("ids", nargs="+", metavar="ID", help="article ids or .txt paths; - reads ids from stdin")
+    p.add_argument("--root", default=None, help="ids of paths are relative to this (default: .)")
+    _wait_options(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_wait, redis="check")
 
     p = sub.add_parser("get", help="print the result of one article")
-    p.add_argument("id")
-    p.set_defaults(func=cmd_get)
+    p.add_argument("id", help="an article id, or a .txt path as given to submit")
+    p.add_argument("--root", default=None, help="ids of paths are relative to this (default: .)")
+    p.set_defaults(func=cmd_get, redis="check")
 
-    p = sub.add_parser("process", help="run the stages here, with no services; JSON lines out")
+    p = sub.add_parser(
+        "process",
+        help="run the stages here, with no services; JSON lines out",
+        description="Exit 0 once a result line is written for every input, whatever the statuses.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.set_defaults(func=cmd_process)
+    _input_options(p)
+    p.set_defaults(func=cmd_process, redis=None)
 
     p = sub.add_parser("segment", help="segment each line (SIGHAN format: two spaces between words)")
     p.add_argument("path", metavar="PATH|-")
     p.add_argument("--pos", action="store_true", help="print word/POS")
     p.add_argument("--engine", choices=("jieba", "jieba-rs"), default=None)
-    p.set_defaults(func=cmd_segment)
+    p.set_defaults(func=cmd_segment, redis=None)
 
     p = sub.add_parser("bridge", help="move articles from <prefix>:inbox (any language, XADD) to the queue")
     p.add_argument("--consumer", default=None, help="consumer name in the bridge group (default host/pid)")
@@ -93,46 +144,67 @@ def build_parser() -> argparse.ArgumentParser:
         default=60_000,
         help="take over entries another bridge left pending this long (default 60000)",
     )
-    p.set_defaults(func=cmd_bridge)
+    p.set_defaults(func=cmd_bridge, redis="check")
 
     p = sub.add_parser("results", help="print results as JSON lines (acknowledged once printed)")
     p.add_argument("--follow", "-f", action="store_true", help="keep waiting for new results")
     p.add_argument("--group", "-g", default=None, help="read through this consumer group")
     p.add_argument("--consumer", "-c", default=None, help="consumer name in the group (default host name)")
     p.add_argument("--from", dest="start", default="0", help="without --group: start after this entry id")
-    p.set_defaults(func=cmd_results)
+    p.set_defaults(func=cmd_results, redis="check")
 
     p = sub.add_parser("dead", help="list what could not be processed; replay it after a fix")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--replay", metavar="ID", help="replay one dead entry (its entry id or article id)")
     how.add_argument("--replay-all", action="store_true", help="replay every dead entry")
-    p.set_defaults(func=cmd_dead)
+    p.add_argument("--limit", type=int, default=100, help="list at most N entries (default 100)")
+    p.add_argument("--after", metavar="ENTRY", default=None, help="list entries after this entry id")
+    p.set_defaults(func=cmd_dead, redis="check")
 
     p = sub.add_parser("forget", help="take an article down: its result, results entries, dedupe state")
     p.add_argument("ids", nargs="+", metavar="ID")
-    p.set_defaults(func=cmd_forget)
+    p.set_defaults(func=cmd_forget, redis="check")
 
     p = sub.add_parser("status", help="queues, workers, totals and rates of this deployment")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--watch", action="store_true", help="refresh until interrupted (JSON: a line each)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes with --watch")
-    p.set_defaults(func=cmd_status)
+    p.set_defaults(func=cmd_status, redis="syntax")
 
     p = sub.add_parser("metrics", help="serve the status figures to Prometheus on HTTP /metrics")
     p.add_argument("--port", type=int, default=None, help="default: NEWSFLOW_METRICS_PORT (9808)")
     p.add_argument("--addr", default="0.0.0.0", help="address to listen on")
-    p.set_defaults(func=cmd_metrics)
+    p.set_defaults(func=cmd_metrics, redis="syntax")
 
     p = sub.add_parser("config", help="print the settings in effect (passwords masked)")
     p.add_argument("--markdown", action="store_true", help="print the reference table of every setting")
-    p.set_defaults(func=cmd_config)
+    p.set_defaults(func=cmd_config, redis=None)
 
     p = sub.add_parser("keys", help="print the Redis keys of this deployment")
     p.add_argument("--markdown", action="store_true", help="print the reference table of the key layout")
-    p.set_defaults(func=cmd_keys)
+    p.set_defaults(func=cmd_keys, redis=None)
 
     sub.add_parser("worker", help="start a Celery worker (celery worker options pass through)")
     return parser
+
+
+def _input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--root", default=None, help="ids of .txt files are their paths relative to this (default: .)"
+    )
+    p.add_argument(
+        "--text", action="store_true", help="- is plain text: one article per blank-line-separated block"
+    )
+
+
+def _wait_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="give up waiting after N seconds (default 600 + 0.1 per article; 0: never)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -162,12 +234,33 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(argv: list[str]) -> int:
-    from worker.app import app
+    from producer import preflight
     from worker.config import settings
+
+    preflight.check(settings())  # Celery would retry a bad URL or password for ever, in tracebacks
+    from worker.app import app
+
+    _banner_shows_the_url_as_given(app, settings().redis_url)
 
     queue = ["-Q", settings().prefix] if not any(a in ("-Q", "--queues") for a in argv) else []
     app.worker_main(["worker", *queue, *argv])
     return 0
+
+
+def _banner_shows_the_url_as_given(app: Any, url: str) -> None:
+    """Celery's start-up banner, with the broker URL as newsflow shows it.
+
+    kombu writes ``redis://:**@host`` whether or not there is a password; the
+    banner shows the URL redacted the same way as the rest of newsflow does.
+    """
+    from celery.apps.worker import Worker
+
+    original = Worker.startup_info
+
+    def startup_info(self: Any, artlines: bool = True) -> str:
+        return str(original(self, artlines)).replace(app.connection().as_uri(), redact(url))
+
+    Worker.startup_info = startup_info
 
 
 def _progress(total: int | None, label: str, quiet: bool):
@@ -196,54 +289,218 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from producer.client import Client
     from producer.inputs import read_articles
 
+    skipped: list[Path] = []
+    articles = read_articles(
+        args.paths, root=args.root, text=args.text, skipped=lambda path, _why: skipped.append(path)
+    )
     client = Client(settings)
     started = time.monotonic()
+    queued = [0]
     shown = _progress(None, "submitting", args.quiet)
-    advance = (lambda n: shown[0].advance(shown[1], n)) if shown else None
+
+    def advance(n: int) -> None:
+        queued[0] += n
+        if shown:
+            shown[0].advance(shown[1], n)
+
     try:
-        sent = client.submit_many(read_articles(args.paths), progress=advance)
+        sent = client.submit_many(articles, progress=advance)
+    except KeyboardInterrupt:
+        print(
+            f"newsflow: interrupted: {_n(queued[0], 'article')} {_was(queued[0])} queued and will be "
+            "processed; the rest were not sent",
+            file=sys.stderr,
+        )
+        raise
     finally:
         if shown:
             shown[0].stop()
-    submitted_in = time.monotonic() - started
-    print(f"submitted {len(sent)} articles in {submitted_in:.2f}s", file=sys.stderr)
+    _report_skipped(skipped)
+    if not sent:
+        raise BadInput(f"nothing to submit: no articles in {' '.join(args.paths)} (.txt, .jsonl, .json or -)")
+    print(f"submitted {len(sent)} articles in {time.monotonic() - started:.2f}s", file=sys.stderr)
     if not args.wait:
         return 0
-    shown = _progress(sum(1 for s in sent if s.trackable), "processing", args.quiet)
+    return _wait_and_report(client, sent, args, started)
+
+
+def _report_skipped(skipped: list[Path]) -> None:
+    if not skipped:
+        return
+    names = ", ".join(str(p) for p in skipped[:5]) + (
+        f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    )
+    print(f"skipped {_n(len(skipped), 'file')} (not .txt, .jsonl or .json): {names}", file=sys.stderr)
+
+
+def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
+    from producer.client import Client
+    from producer.submitting import Submitted
+
+    ids = [line.strip() for line in sys.stdin if line.strip()] if args.ids == ["-"] else args.ids
+    wanted = [Submitted(_as_id(i, args.root), "") for i in ids]
+    for given, found in zip(ids, wanted, strict=True):
+        if not found.trackable:
+            raise BadInput(f"invalid id {given!r}: ids are 1-128 characters of [A-Za-z0-9._/-]")
+    if not wanted:
+        raise BadInput("nothing to wait for: give article ids, or - with ids on stdin")
+    return _wait_and_report(Client(settings), wanted, args, time.monotonic())
+
+
+def _wait_and_report(client: Any, sent: list[Any], args: argparse.Namespace, started: float) -> int:
+    """Wait for ``sent``'s results, print the summary, and return --wait's exit code."""
+    from worker.heartbeat import read_all as workers_online
+
+    trackable = [s for s in sent if s.trackable]
+    timeout = args.timeout
+    if timeout is None:
+        timeout = WAIT_BASE_S + WAIT_PER_ARTICLE_S * len(sent)
+    warned = False
+
+    def tick(waited: float, done: int) -> None:
+        nonlocal warned
+        if warned or done or waited < NO_WORKER_WARNING_S:
+            return
+        warned = True
+        if not workers_online(client.redis, client.keys):
+            print(
+                f"newsflow: no worker serves prefix {client.keys.prefix!r} on this Redis yet: start one "
+                "with `newsflow worker` and the same NEWSFLOW_REDIS_URL and NEWSFLOW_PREFIX (still waiting)",
+                file=sys.stderr,
+            )
+
+    shown = _progress(len(trackable), "processing", args.quiet)
     advance = (lambda n: shown[0].advance(shown[1], n)) if shown else None
+    results: dict[str, dict[str, Any]] = {}
     try:
-        results = client.wait(sent, timeout=args.timeout, progress=advance)
-    except TimeoutError as exc:
-        print(f"newsflow: {exc}", file=sys.stderr)
-        return 1
+        client.reader.wait(trackable, timeout=timeout or None, progress=advance, tick=tick, into=results)
+        pending: list[str] = []
+    except TimeoutError:
+        pending = [s.id for s in trackable if s.id not in results]
+    except KeyboardInterrupt:
+        if shown:
+            shown[0].stop()
+            shown = None
+        _say_interrupted([s.id for s in trackable if s.id not in results])
+        raise
     finally:
         if shown:
             shown[0].stop()
-    elapsed = time.monotonic() - started
-    untracked = sum(1 for s in sent if not s.trackable)
-    print_summary(results.values(), elapsed, untracked)
-    return 0
+    untracked = len(sent) - len(trackable)
+    return print_summary(results.values(), time.monotonic() - started, untracked, pending, as_json=args.json)
 
 
-def print_summary(results: Any, elapsed: float, untracked: int = 0) -> None:
+def _say_interrupted(pending: list[str]) -> None:
+    import tempfile
+
+    if not pending:
+        return
+    if len(pending) <= 5:
+        how = "newsflow wait " + " ".join(pending)
+    else:
+        with tempfile.NamedTemporaryFile("w", prefix="newsflow-pending-", suffix=".txt", delete=False) as f:
+            f.write("\n".join(pending) + "\n")
+        how = f"newsflow wait - < {f.name}"
+    print(
+        f"newsflow: interrupted: {_n(len(pending), 'article')} {'has' if len(pending) == 1 else 'have'} "
+        f"no result yet; they stay queued and will be processed. Wait for them with: {how}",
+        file=sys.stderr,
+    )
+
+
+def print_summary(
+    results: Any,
+    elapsed: float,
+    untracked: int = 0,
+    pending: Sequence[str] = (),
+    *,
+    as_json: bool = False,
+) -> int:
+    """Print the outcome of a wait (one line, or one JSON object) and return its exit code."""
     counts = Counter(r.get("status") for r in results)
-    total = sum(counts.values())
-    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    rate = total / elapsed if elapsed > 0 else 0.0
-    print(f"{total} results in {elapsed:.2f}s ({rate:.1f} articles/s): {parts}")
+    counts["rejected"] += untracked  # no usable id: the worker rejects them (bad_id, missing_id)
+    by_status = {status: counts.get(status, 0) for status in SUMMARY_STATUSES}
+    by_status["timed_out"] = len(pending)
+    if pending:
+        code = EXIT_TIMED_OUT
+    elif by_status["failed"]:
+        code = EXIT_FAILED
+    elif by_status["rejected"]:
+        code = EXIT_REJECTED
+    else:
+        code = EXIT_OK
+    total = sum(by_status.values())
+    rate = (total - len(pending)) / elapsed if elapsed > 0 else 0.0
+    if as_json:
+        summary = {
+            "articles": total,
+            "counts": by_status,
+            "elapsed_s": round(elapsed, 3),
+            "exit_code": code,
+            "pending": list(pending[:100]),
+        }
+        sys.stdout.buffer.write(orjson.dumps(summary) + b"\n")
+        sys.stdout.flush()
+        return code
+    parts = ", ".join(f"{n} {status}" for status, n in by_status.items() if n)
+    print(f"{total - len(pending)} results in {elapsed:.2f}s ({rate:.1f} articles/s): {parts or 'nothing'}")
     if untracked:
         print(f"{untracked} entries had no usable id; their rejections are in the results stream")
+    if code == EXIT_TIMED_OUT:
+        print(
+            f"newsflow: timed out with {_n(len(pending), 'article')} still queued "
+            f"(e.g. {', '.join(pending[:3])}); "
+            "wait longer with `newsflow wait ID...` or --timeout (exit 1)",
+            file=sys.stderr,
+        )
+    elif code == EXIT_FAILED:
+        print(
+            f"newsflow: {_n(by_status['failed'], 'article')} failed after retries: "
+            "see `newsflow dead` (exit 5)",
+            file=sys.stderr,
+        )
+    elif code == EXIT_REJECTED:
+        print(
+            f"newsflow: {_n(by_status['rejected'], 'article')} {_was(by_status['rejected'])} rejected as bad "
+            "input: the error is in each result (`newsflow get ID`) (exit 4)",
+            file=sys.stderr,
+        )
+    return code
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _was(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
+def _as_id(given: str, root: str | None) -> str:
+    """An id as submit would name it: a path that exists, or starts ./ or ../, becomes its path id."""
+    import os
+
+    from producer.inputs import path_id
+
+    if (
+        given.startswith(("./", "../"))
+        or (os.sep in given and os.path.isfile(given))
+        or os.path.isfile(given)
+    ):
+        return path_id(given, root)
+    return given
 
 
 def cmd_get(args: argparse.Namespace, settings: Settings) -> int:
     from producer.client import Client
     from worker.article import valid_id
 
-    if not valid_id(args.id):
+    article_id = _as_id(args.id, args.root)
+    if not valid_id(article_id):
         raise BadInput(f"invalid id {args.id!r}: ids are 1-128 characters of [A-Za-z0-9._/-]")
-    result = Client(settings).get(args.id)
+    result = Client(settings).get(article_id)
     if result is None:
-        raise NotFound(f"no result for {args.id}")
+        raise NotFound(f"no result for {article_id}")
     sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     return 0
 
@@ -266,7 +523,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     from producer.metrics import serve
 
-    serve(settings, args.port or settings.metrics_port, args.addr)
+    port = args.port or settings.metrics_port
+    try:
+        serve(settings, port, args.addr)
+    except OSError as exc:
+        raise BadInput(
+            f"cannot listen on {args.addr}:{port} ({exc.strerror or exc}): "
+            "another program holds the port; pick another with --port or NEWSFLOW_METRICS_PORT"
+        ) from None
     return 0
 
 
@@ -279,8 +543,23 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
 
     configure(settings.log_format)
     stopping: list[int] = []
-    # SIGTERM finishes the batch in hand: what is read is queued and acknowledged first.
-    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+
+    def stop_now(_signum: int, _frame: Any) -> None:
+        raise _StopNow
+
+    def on_term(signum: int, _frame: Any) -> None:
+        # SIGTERM finishes the batch in hand: what is read is queued and acknowledged
+        # first. A bridge held up longer (backpressure, a Redis gone) stops anyway
+        # after BRIDGE_STOP_S: what it read and did not acknowledge stays pending in
+        # the inbox for another bridge, and a second queuing of it is a no-op.
+        if stopping:
+            raise _StopNow
+        stopping.append(signum)
+        signal.signal(signal.SIGALRM, stop_now)
+        signal.alarm(BRIDGE_STOP_S)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     bridge = Bridge(
         Client(settings),
         consumer=args.consumer,
@@ -288,8 +567,22 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
         block_ms=args.block_ms,
         min_idle_ms=args.min_idle_ms,
     )
-    bridge.run(stop=lambda: bool(stopping))
+    try:
+        bridge.run(stop=lambda: bool(stopping))
+    except _StopNow:
+        print(
+            "newsflow: bridge stopped before its batch in hand was done; it stays in the inbox",
+            file=sys.stderr,
+        )
     return 0
+
+
+class _StopNow(Exception):
+    """The bridge's grace after SIGTERM is over."""
+
+
+# Seconds the bridge may take to finish its batch in hand after SIGTERM.
+BRIDGE_STOP_S = 5
 
 
 def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
@@ -312,25 +605,52 @@ def cmd_dead(args: argparse.Namespace, settings: Settings) -> int:
 
     client = Client(settings)
     dead = client.dead
-    entries = dead.entries(count=1_000_000)
     if args.replay is None and not args.replay_all:
+        if args.limit < 1:
+            raise BadInput("--limit must be at least 1")
+        start = f"({args.after}" if args.after else "-"
+        try:
+            entries = dead.entries(start=start, count=args.limit)
+        except Exception as exc:  # redis.ResponseError: not an entry id
+            if "Invalid stream ID" not in str(exc):
+                raise
+            raise BadInput(f"--after {args.after!r} is not a dead entry id (like 1764547200000-0)") from None
         out = sys.stdout.buffer
         for entry, fields in entries:
             out.write(orjson.dumps(_shown_dead(entry, fields)) + b"\n")
+        if not entries:
+            more = f" after {args.after}" if args.after else ""
+            print(f"no dead entries{more} in {client.keys.dead}", file=sys.stderr)
+        elif len(entries) == args.limit:
+            print(f"more may follow: newsflow dead --after {entries[-1][0]}", file=sys.stderr)
         return 0
     if args.replay_all:
-        latest = {f.get("id", e.encode()): e for e, f in entries}  # one replay per article
+        latest: dict[Any, str] = {}
+        for entry, fields in _all_dead(dead):  # one replay per article, page by page
+            latest[fields.get("id", entry.encode())] = entry
         chosen = list(latest.values())
     elif re.fullmatch(r"\d+-\d+", args.replay) and dead.entry(args.replay) is not None:
         chosen = [args.replay]
     else:
-        chosen = [e for e, f in entries if f.get("id") == args.replay.encode()][-1:]
+        wanted = args.replay.encode()
+        chosen = [e for e, f in _all_dead(dead) if f.get("id") == wanted][-1:]
         if not chosen:
             raise NotFound(f"nothing dead under {args.replay!r}")
     for entry in chosen:
         article_id = client.replay_dead(entry)
         print(f"replayed {entry} as {article_id or '(no id)'}", file=sys.stderr)
     return 0
+
+
+def _all_dead(dead: Any, page: int = 500) -> Any:
+    """Every dead entry, read a page at a time (the stream is never loaded whole)."""
+    start = "-"
+    while True:
+        entries = dead.entries(start=start, count=page)
+        yield from entries
+        if len(entries) < page:
+            return
+        start = f"({entries[-1][0]}"
 
 
 def _shown_dead(entry: str, fields: dict[str, bytes]) -> dict[str, Any]:
@@ -344,9 +664,12 @@ def _shown_dead(entry: str, fields: dict[str, bytes]) -> dict[str, Any]:
     raw = {k[len("raw.") :]: text(v) for k, v in fields.items() if k.startswith("raw.")}
     if raw:
         shown["raw"] = raw
-    for name in ("attempts", "at", "inbox_entry"):
-        if name in fields:
-            shown[name] = text(fields[name])
+    if "attempts" in fields:
+        shown["attempts"] = int(fields["attempts"])
+    if "at" in fields:
+        shown["at"] = float(fields["at"])
+    if "inbox_entry" in fields:
+        shown["inbox_entry"] = text(fields["inbox_entry"])
     return shown
 
 
@@ -379,11 +702,16 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     from producer.inputs import read_articles
     from worker.embedded import process_all
 
+    skipped: list[Path] = []
+    articles = read_articles(
+        args.paths, root=args.root, text=args.text, skipped=lambda path, _why: skipped.append(path)
+    )
     out = sys.stdout.buffer
-    for result in process_all(read_articles(args.paths), settings):
+    for result in process_all(articles, settings):
         out.write(orjson.dumps(result) + b"\n")
     out.flush()
-    return 0
+    _report_skipped(skipped)
+    return 0  # a filter: a rejection is a result like any other
 
 
 def cmd_segment(args: argparse.Namespace, settings: Settings) -> int:

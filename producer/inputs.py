@@ -1,9 +1,21 @@
-"""Reading articles from the command line's paths: ``.txt``, ``.jsonl``, directories and ``-``.
+"""Reading articles from the command line's paths: files, directories and ``-``.
 
-A ``.txt`` file is one article whose id comes from its path. A ``.jsonl`` file
-or standard input holds one JSON object per line. What cannot be read becomes
-an article that the worker rejects with a clear code, so it shows up in the
-results instead of vanishing.
+- A ``.txt`` file (any case: ``.TXT`` too) is one article whose id comes from
+  its path relative to the root (``--root``, default the current directory),
+  so ``newsflow submit ./samples/x.txt`` and ``newsflow get samples/x.txt``
+  name the same article wherever they are typed from (:func:`path_id`).
+- A ``.jsonl`` file holds one article object per line; a ``.json`` file holds
+  one article object or a list of them.
+- A directory is walked for those three kinds; every other file in it is
+  skipped and reported (hidden files and directories are skipped quietly).
+- ``-`` reads standard input: JSON lines, or with ``text=True`` plain text,
+  one article per block of lines separated by a blank line.
+
+An article object without an id gets one derived from its content
+(:func:`content_id`), so running the same feed again is a no-op rather than
+a second set of articles. What cannot be read becomes an article that the
+worker rejects with a clear code, so it shows up in the results instead of
+vanishing.
 
 Encodings: UTF-8 (with or without a BOM) is read as is. Bytes that are not
 UTF-8 are given to charset-normalizer, limited to the Chinese legacy encodings
@@ -17,44 +29,145 @@ damaged UTF-8 file, not another encoding, and are rejected as ``invalid_utf8``.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+import xxhash
 
-from worker.article import id_from_path, new_id
+from worker.article import id_from_path
 
-ARTICLE_SUFFIXES = (".txt", ".jsonl")
+ARTICLE_SUFFIXES = (".txt", ".jsonl", ".json")
+
+# Told about each file a directory walk leaves out: (path, why).
+Skipped = Callable[[Path, str], None]
 
 
-def read_articles(paths: Iterable[str], stdin: BinaryIO | None = None) -> Iterator[Any]:
+def read_articles(
+    paths: Iterable[str],
+    stdin: BinaryIO | None = None,
+    *,
+    root: str | None = None,
+    text: bool = False,
+    skipped: Skipped | None = None,
+) -> Iterator[Any]:
+    """Article objects from ``paths`` (files, directories, ``-``), in order.
+
+    Args:
+        paths: what the command line named.
+        stdin: read for ``-`` (default: this process's standard input).
+        root: ids of files are their paths relative to this (default: the current directory).
+        text: ``-`` is plain text, one article per blank-line-separated block, not JSON lines.
+        skipped: told about each file a directory walk leaves out.
+
+    Raises:
+        FileNotFoundError: a named path does not exist.
+    """
+    base = Path(root or os.getcwd())
     for name in paths:
         if name == "-":
-            yield from read_jsonl(stdin or sys.stdin.buffer, "<stdin>")
+            stream = stdin or sys.stdin.buffer
+            yield from (read_text_blocks(stream) if text else read_jsonl(stream, "<stdin>"))
             continue
         path = Path(name)
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.suffix in ARTICLE_SUFFIXES):
-                yield from read_path(child)
+            for child in walk(path, skipped):
+                yield from read_path(child, base)
         elif path.exists():
-            yield from read_path(path)
+            yield from read_path(path, base)
         else:
             raise FileNotFoundError(f"no such file or directory: {name}")
 
 
-def read_path(path: Path) -> Iterator[Any]:
-    if path.suffix == ".jsonl":
+def walk(directory: Path, skipped: Skipped | None = None) -> Iterator[Path]:
+    """The article files under ``directory``, sorted; the others are told to ``skipped``."""
+    for child in sorted(directory.rglob("*")):
+        relative = child.relative_to(directory)
+        if any(part.startswith(".") for part in relative.parts) or child.is_dir():
+            continue
+        if child.suffix.lower() in ARTICLE_SUFFIXES:
+            yield child
+        elif skipped is not None:
+            skipped(child, "not .txt, .jsonl or .json")
+
+
+def path_id(path: str | Path, root: str | Path | None = None) -> str:
+    """The id of the article in file ``path``: its path relative to ``root`` (default: the current directory).
+
+    ``./samples/x.txt``, ``samples//x.txt`` and an absolute path to the same
+    file all give ``samples/x.txt`` from the project's directory. A file
+    outside the root is named by its absolute path.
+    """
+    base = os.path.abspath(root or os.getcwd())
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, base)
+    shown = absolute if relative == ".." or relative.startswith(".." + os.sep) else relative
+    return id_from_path(shown)
+
+
+def content_id(article: dict[str, Any]) -> str:
+    """A stable id for an article object that brings none: ``c-`` and a hash of its fields.
+
+    The same object submitted again gets the same id, so it is a no-op; two
+    objects that differ in any field (text, title, meta, ...) get different ids.
+    """
+    digest = xxhash.xxh3_128_hexdigest(orjson.dumps(article, option=orjson.OPT_SORT_KEYS, default=str))
+    return f"c-{digest}"
+
+
+def read_path(path: Path, root: Path | None = None) -> Iterator[Any]:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
         with path.open("rb") as f:
             yield from read_jsonl(f, str(path))
         return
-    yield read_text_file(path)
+    if suffix == ".json":
+        yield from read_json(path)
+        return
+    yield read_text_file(path, root)
 
 
-def read_text_file(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> Iterator[Any]:
+    """A ``.json`` file: one article object, or a list of them."""
     data = path.read_bytes()
-    article: dict[str, Any] = {"id": id_from_path(str(path))}
+    text, error = decode(data)
+    if error is None:
+        try:
+            found = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            error = {"code": "bad_json", "message": f"{path}: not JSON: {exc}"}
+    if error is not None:
+        yield {"id": content_id({"text": text}), "text": text, "_reject": error}
+        return
+    for article in found if isinstance(found, list) else [found]:
+        yield with_id(article)
+
+
+def read_text_blocks(stream: BinaryIO) -> Iterator[Any]:
+    """Plain text: one article per block of lines, blocks separated by a blank line."""
+    text, error = decode(stream.read())
+    if error is not None:
+        yield {"id": content_id({"text": text}), "text": text, "_reject": error}
+        return
+    for block in re.split(r"\n[ \t\u3000]*\n", text.replace("\r\n", "\n")):
+        if block.strip():
+            yield with_id({"text": block.strip("\n")})
+
+
+def with_id(article: Any) -> Any:
+    """``article`` with its content id if it is an object without an id (others are left to the worker)."""
+    if isinstance(article, dict) and "id" not in article:
+        return {"id": content_id(article), **article}
+    return article
+
+
+def read_text_file(path: Path, root: Path | None = None) -> dict[str, Any]:
+    data = path.read_bytes()
+    article: dict[str, Any] = {"id": path_id(path, root)}
     text, error = decode(data)
     article["text"] = text
     if error:
@@ -127,13 +240,13 @@ def read_jsonl(stream: BinaryIO, name: str) -> Iterator[Any]:
         text, error = decode(line)
         if error:
             error = {**error, "message": f"{name}:{number}: {error['message']}"}
-            yield {"id": new_id(), "text": text, "_reject": error}
+            yield {"id": content_id({"text": text}), "text": text, "_reject": error}
             continue
         try:
-            yield orjson.loads(text)
+            yield with_id(orjson.loads(text))
         except orjson.JSONDecodeError as exc:
             yield {
-                "id": new_id(),
+                "id": content_id({"text": text}),
                 "text": text,
                 "_reject": {"code": "bad_json", "message": f"{name}:{number}: not JSON: {exc}"},
             }

@@ -48,6 +48,11 @@ class StatusCollector(Collector):
             "newsflow_queue_batches", "Batch tasks waiting in the Celery queue.", status["queue"]["batches"]
         )
         yield _gauge(
+            "newsflow_queue_articles",
+            "Articles in the batch tasks waiting in the Celery queue.",
+            status["queue"]["articles"],
+        )
+        yield _gauge(
             "newsflow_queue_reserved_batches",
             "Batch tasks delivered to workers and not yet acked.",
             status["queue"]["reserved"],

@@ -39,8 +39,21 @@ class ResultReader:
         submitted: Iterable[Submitted],
         timeout: float | None = None,
         progress: Callable[[int], None] | None = None,
+        *,
+        tick: Callable[[float, int], None] | None = None,
+        into: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Block until each trackable article has its result for the text sent.
+
+        An article submitted with no text hash (``Submitted(id, "")``) waits for
+        any result under its id.
+
+        Args:
+            submitted: what was submitted (:meth:`producer.submitting.Submitter.submit_many`).
+            timeout: seconds; None waits for ever.
+            progress: called with 1 for each result found.
+            tick: called each round with the seconds waited and the results found so far.
+            into: results are put here as they are found, so a caller keeps them on a timeout.
 
         Returns:
             ``{id: result}``.
@@ -49,8 +62,9 @@ class ResultReader:
             TimeoutError: after ``timeout`` seconds, listing what is missing.
         """
         pending = {s.id: s.text_hash for s in submitted if s.trackable and s.id is not None}
-        done: dict[str, dict[str, Any]] = {}
-        deadline = None if timeout is None else time.monotonic() + timeout
+        done: dict[str, dict[str, Any]] = {} if into is None else into
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
         delay = 0.02
         while pending:
             ids = list(pending)
@@ -60,7 +74,7 @@ class ResultReader:
                 for article_id in part:
                     pipe.hget(self.keys.result(article_id), "hash")
                 for article_id, digest in zip(part, pipe.execute(), strict=True):
-                    if digest is not None and digest.decode() == pending[article_id]:
+                    if digest is not None and pending[article_id] in ("", digest.decode()):
                         del pending[article_id]
                         result = self.get(article_id)
                         if result is not None:
@@ -69,6 +83,8 @@ class ResultReader:
                             progress(1)
             if not pending:
                 break
+            if tick:
+                tick(time.monotonic() - started, len(done))
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{len(pending)} articles have no result yet, e.g. {ids[:3]}")
             time.sleep(delay)  # polling Redis; the condition is re-checked each round

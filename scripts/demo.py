@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support import RedisServer, Worker, free_port, newsflow_env, wait_for  # noqa: E402
+from worker.errors import EXIT_REJECTED  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -56,8 +57,18 @@ def main() -> int:
         before = _scrape(metrics_url)
 
         print("== newsflow submit samples/ --wait")
-        subprocess.run(
-            [newsflow, "submit", "samples", "--wait", "--timeout", "120"], env=env, check=True, cwd=ROOT
+        submitted = subprocess.run(
+            [newsflow, "submit", "samples", "--wait", "--timeout", "120"], env=env, cwd=ROOT
+        )
+        # One sample is deliberately empty: --wait says "some rejected" with its documented exit code.
+        if submitted.returncode != EXIT_REJECTED:
+            print(
+                f"== newsflow submit exited {submitted.returncode}; expected {EXIT_REJECTED} (some rejected)"
+            )
+            return 1
+        print(
+            f"== exit code {EXIT_REJECTED}: some articles were rejected, as expected "
+            "(samples/10-feed.jsonl holds a deliberately empty one)"
         )
         after = _scrape(metrics_url)
         print(f"\n== curl {metrics_url} (newsflow_articles_total before -> after)")

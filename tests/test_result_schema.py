@@ -70,6 +70,19 @@ def test_what_each_status_must_carry(processed):
     wrong_schema = _first(processed, "unique")
     wrong_schema["schema"] = 2
     assert problems(wrong_schema)
+    no_starts = _first(processed, "unique")
+    next(e for found in no_starts["entities"].values() for e in found).pop("starts")
+    assert problems(no_starts)
+    near = _first(processed, "near_duplicate")
+    assert near["containment"]["longer"] in ("this", "duplicate_of", "same")  # sizes known: always there
+    near["containment"] = {"value": 0.9, "longer": "mine"}
+    assert problems(near)
+    repaired = _first(processed, "unique")
+    repaired["repaired"] = {"encoding": "utf-8"}
+    assert problems(repaired)
+    skipped = _first(processed, "unique")
+    skipped["hmm_skipped"] = "2"
+    assert problems(skipped)
 
 
 def test_new_fields_and_the_announced_shapes_are_accepted(processed):
@@ -84,8 +97,14 @@ def test_new_fields_and_the_announced_shapes_are_accepted(processed):
     unique["entities"]["time"] = [{"w": "今天", "count": 1, "starts": [0]}]
     assert_valid_result(unique)
     near = _first(processed, "near_duplicate")
-    near["containment"] = {"shorter_in_longer": 0.93, "longer": "this"}
+    near["containment"] = {"value": 0.93, "longer": "this", "a_later_member": 1}
     assert_valid_result(near)
+    unique["repaired"] = {"encoding": "utf-8", "read_as": "cp1252"}
+    unique["hmm_skipped"] = 2
+    unique["published_at"] = "2026-11-28T10:00:00"
+    unique["meta"] = {"published_at": "下週二"}
+    unique["warnings"] = [{"code": "bad_published_at", "message": "kept as meta.published_at"}]
+    assert_valid_result(unique)
     garbled = _first(processed, "rejected")
     garbled["error"] = {"code": "garbled_text", "message": "mis-decoded bytes", "repair": {"from": "big5"}}
     assert_valid_result(garbled)

@@ -105,8 +105,8 @@ def test_last_minute_rate_blends_the_previous_minute_by_its_overlap(settings):
     r.hset(keys.stats, mapping={"unique": 13, "duplicate": 4})
     # 15 s into the minute: three quarters of the previous minute are still within the last 60 s.
     status = collect(settings, now=minute * 60 + 15)
-    assert status["last_minute"]["unique"] == 3 + 7.5
-    assert status["last_minute"]["duplicate"] == 3.0
+    assert status["last_minute"]["unique"] == 11  # 3 + 7.5, in whole articles
+    assert status["last_minute"]["duplicate"] == 3
     assert status["totals"]["unique"] == 13
 
 

@@ -80,6 +80,8 @@ class Article:
     published_at: str | None = None
     meta: dict[str, Any] | None = None
     submitted_at: float | None = field(default=None, compare=False)
+    # What was accepted but not as given: [{"code", "message"}], shown in the result.
+    warnings: tuple[dict[str, str], ...] = ()
 
     def passthrough(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,6 +89,8 @@ class Article:
         }
         if self.meta is not None:
             out["meta"] = self.meta
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
 
@@ -141,18 +145,34 @@ def parse_article(raw: object, *, max_chars: int) -> Article:
             continue
         if not isinstance(value, str):
             raise Rejection("bad_field", f"{name} must be a string, got {_kind(value)}")
-        if name == "published_at" and not _iso8601(value):
-            raise Rejection("bad_field", f"published_at must be ISO-8601, got {value[:40]!r}")
         fields[name] = value
     meta = raw.get("meta")
     if meta is not None and not isinstance(meta, dict):
         raise Rejection("bad_meta", f"meta must be a JSON object, got {_kind(meta)}")
+    warnings: list[dict[str, str]] = []
+    if "published_at" in fields:
+        given = fields["published_at"]
+        parsed = published_at(given)
+        if parsed is None:
+            # The text is still worth analysing: keep the value where a reader finds it, and say so.
+            del fields["published_at"]
+            meta = {**(meta or {}), "published_at": given}
+            warnings.append(
+                {
+                    "code": "bad_published_at",
+                    "message": f"published_at {given[:40]!r} is not a date newsflow reads "
+                    "(ISO 8601, YYYY/MM/DD HH:MM or RFC 2822); kept as meta.published_at",
+                }
+            )
+        else:
+            fields["published_at"] = parsed
     submitted = raw.get("_submitted_at")
     return Article(
         id=str(article_id),
         text=text,
         meta=meta,
         submitted_at=float(submitted) if isinstance(submitted, int | float) else None,
+        warnings=tuple(warnings),
         **fields,
     )
 
@@ -176,7 +196,35 @@ def _has_surrogates(text: str) -> bool:
 
 
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
+# Feeds' own form: 2026/11/28, 2026/11/28 10:00, 2026/11/28 10:00:05 (also with - or . between).
+_SLASHED = re.compile(
+    r"(?P<y>\d{4})[/.](?P<m>\d{1,2})[/.](?P<d>\d{1,2})"
+    r"(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?"
+)
 
 
-def _iso8601(value: str) -> bool:
-    return _ISO.fullmatch(value.strip()) is not None
+def published_at(value: str) -> str | None:
+    """``value`` as ISO 8601 if it is a date in a common feed form, else None.
+
+    ISO 8601 is kept exactly as given. ``YYYY/MM/DD[ HH:MM[:SS]]`` and RFC 2822
+    (``Fri, 28 Nov 2026 10:00:00 +0800``) are rewritten as ISO 8601; a time
+    without a zone stays without one rather than being given a guessed zone.
+    """
+    from datetime import datetime
+    from email.utils import parsedate_to_datetime
+
+    value = value.strip()
+    if _ISO.fullmatch(value):
+        return value
+    slashed = _SLASHED.fullmatch(value)
+    try:
+        if slashed:
+            parts = {k: int(v) for k, v in slashed.groupdict().items() if v is not None}
+            date = datetime(
+                parts["y"], parts["m"], parts["d"], parts.get("H", 0), parts.get("M", 0), parts.get("S", 0)
+            )
+            return date.date().isoformat() if slashed["H"] is None else date.isoformat()
+        date = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return date.isoformat()

@@ -82,7 +82,9 @@ class BatchQueue:
         When this returns, the batch is safely in Redis: the stash first, then
         the task that names it. It does not wait for room (see :meth:`wait_for_room`).
         """
-        batch_id = "b" + new_id()
+        batch_id = (
+            f"b{new_id()}.n{len(batch)}"  # the size in the id: status counts articles without reading them
+        )
         pipe = self.redis.pipeline()
         pipe.set(self.keys.batch(batch_id), orjson.dumps(batch), ex=BATCH_TTL)
         pipe.zadd(self.keys.batches, {batch_id: time.time() + (countdown or 0)})
@@ -97,6 +99,24 @@ class BatchQueue:
     def depth(self) -> int:
         """Batches waiting in the Celery queue."""
         return int(self.redis.llen(self.keys.queue_list))
+
+    def articles_waiting(self, sample: int = 1000) -> int:
+        """Articles in the batches waiting in the Celery queue, read from the batch ids.
+
+        Each batch id ends in ``.n<articles>``; a batch queued before ids said
+        so counts as a full batch. Past ``sample`` messages the rest are
+        counted at the sample's average.
+        """
+        messages = self.redis.lrange(self.keys.queue_list, 0, sample - 1)
+        if not messages:
+            return 0
+        counted = 0
+        for raw in messages:
+            batch_id = _batch_id(raw)
+            size = batch_id.rpartition(".n")[2] if batch_id else ""
+            counted += int(size) if size.isdigit() else self.settings.batch_size
+        depth = self.depth()
+        return counted if depth <= len(messages) else round(counted / len(messages) * depth)
 
     def wait_for_room(self) -> None:
         """Backpressure: block while the queue holds NEWSFLOW_QUEUE_BOUND articles or more.
@@ -145,19 +165,7 @@ class BatchQueue:
         messages = list(self.redis.lrange(self.keys.queue_list, 0, -1))
         for raw in self.redis.hvals(self.keys.unacked):
             messages.append(orjson.dumps(orjson.loads(raw)[0]))  # [message, exchange, routing key]
-        found = set()
-        for raw in messages:
-            try:
-                message = orjson.loads(raw)
-                body = message["body"]
-                if message.get("properties", {}).get("body_encoding") == "base64":
-                    body = base64.b64decode(body)
-                args = orjson.loads(body)[0]
-                if args and isinstance(args[0], str):
-                    found.add(args[0])
-            except (ValueError, KeyError, IndexError, TypeError):
-                continue  # not one of ours (a submit task, a foreign message)
-        return found
+        return {batch_id for raw in messages if (batch_id := _batch_id(raw))}
 
     def resend(self, batch_id: str, now: float) -> int:
         """Send a batch whose message was lost again; returns how many times it has been resent.
@@ -179,3 +187,16 @@ class BatchQueue:
         pipe = self.redis.pipeline()
         self.done(pipe, batch_id)
         pipe.execute()
+
+
+def _batch_id(raw: bytes) -> str | None:
+    """The batch id a queued Celery message names, or None if it is not one of ours."""
+    try:
+        message = orjson.loads(raw)
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = orjson.loads(body)[0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None  # not one of ours (a submit task, a foreign message)
+    return args[0] if args and isinstance(args[0], str) else None

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.exceptions import AuthenticationError, BusyLoadingError, ConnectionError, TimeoutError
 from redis.retry import Retry
 
 # Errors that say Redis cannot take work now (unreachable after connect()'s
@@ -40,11 +40,29 @@ _CERT_REQS = {
 _TLS_PATHS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 
 
+class _Retry(Retry):
+    """redis-py's retry, less authentication errors.
+
+    redis-py's AuthenticationError is a ConnectionError, so a missing or wrong
+    password would be retried like a dropped connection (a minute and more of
+    silence); it cannot come right by waiting.
+    """
+
+    def call_with_retry(self, do: Any, fail: Any, is_retryable: Any = None, **options: Any) -> Any:
+        def retryable(error: Exception) -> bool:
+            if isinstance(error, AuthenticationError):
+                return False
+            return is_retryable is None or bool(is_retryable(error))
+
+        return super().call_with_retry(do, fail, retryable, **options)
+
+
 def connect(url: str, *, decode_responses: bool = False, attempts: int = 8) -> redis.Redis:
     """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``; user:password and db work).
 
     Commands are retried on a dropped connection with exponential backoff
-    (about 15 s in all), so a Redis restart is ridden out. TLS options come from
+    (about 15 s in all), so a Redis restart is ridden out; a refused password is
+    not retried. TLS options come from
     the URL's query, as for Celery (:func:`tls_options`): ``rediss://host:6380/0
     ?ssl_cert_reqs=required&ssl_ca_certs=/etc/newsflow/ca.pem``.
     """
@@ -55,7 +73,7 @@ def connect(url: str, *, decode_responses: bool = False, attempts: int = 8) -> r
         socket_timeout=SOCKET_TIMEOUT,
         socket_keepalive=True,
         health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=4.0, base=0.05), attempts),
+        retry=_Retry(ExponentialBackoff(cap=4.0, base=0.05), attempts),
         retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
         **tls_options(url),
     )

@@ -10,8 +10,14 @@ error                   code when
 :class:`NotFound`       1    the id, result or dead entry asked for is not there
 :class:`ConfigError`    2    a ``NEWSFLOW_*`` variable has a value newsflow cannot use
 :class:`BadInput`       2    an argument or input file newsflow cannot read or accept
-:class:`RedisUnavailable` 3  Redis cannot be reached, refuses the password, or is read-only
+:class:`RedisUnavailable` 3  Redis cannot be reached, needs or refuses the password, or is read-only
 ======================= ==== ==================================================
+
+``newsflow submit --wait`` and ``newsflow wait`` end with the outcome of the
+articles, the worst one winning: 0 every article came out ``unique``,
+``duplicate`` or ``near_duplicate``; 4 some were ``rejected`` (bad input, and
+nothing else went wrong); 5 some ``failed`` (gave up after retries, in the dead
+stream); 1 the timeout passed before every article had a result. 130: Ctrl-C.
 
 A *rejected article* is bad input too (:class:`worker.article.Rejection`, a
 :class:`BadInput`): it becomes a ``rejected`` result rather than an exit code.
@@ -27,6 +33,9 @@ EXIT_OK = 0
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_REDIS = 3
+EXIT_REJECTED = 4
+EXIT_FAILED = 5
+EXIT_TIMED_OUT = EXIT_NOT_FOUND
 EXIT_INTERRUPTED = 130
 
 

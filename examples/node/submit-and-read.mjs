@@ -1,16 +1,20 @@
-// Submit articles to newsflow from Node.js and read their results through a
-// consumer group. Needs only Redis and the `redis` npm package (v4 or v5):
+// Submit articles to newsflow from Node.js and wait for their results. Needs only
+// Redis and the `redis` npm package (v4 or v5):
 //
 //   npm install redis
-//   REDIS_URL=redis://localhost:6379/0 NEWSFLOW_PREFIX=newsflow node submit-and-read.mjs
+//   REDIS_URL=$NEWSFLOW_REDIS_URL NEWSFLOW_PREFIX=newsflow node submit-and-read.mjs
 //
 // Prints one result per line (JSON) and exits once every article it sent has one.
+// It can be run again and again: the same id with the same text is a no-op that
+// writes no new results entry, so it waits on each id's record,
+// <prefix>:result:<id>, which points at the results entry of the current result
+// whether it came from this run or an earlier one (docs/result-format.md). An app
+// that reads every result as it comes reads <prefix>:results with a consumer
+// group of its own instead (`newsflow results --group G` shows how).
 import { createClient } from 'redis';
 
-const url = process.env.REDIS_URL ?? 'redis://localhost:6379/0';
+const url = process.env.REDIS_URL ?? process.env.NEWSFLOW_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const prefix = process.env.NEWSFLOW_PREFIX ?? 'newsflow';
-const group = process.env.GROUP ?? 'node-example';
-const consumer = process.env.CONSUMER ?? 'node-1';
 const timeoutMs = Number(process.env.TIMEOUT_MS ?? 60000);
 const inbox = `${prefix}:inbox`;
 const results = `${prefix}:results`;
@@ -24,36 +28,29 @@ const articles = [
 const client = createClient({ url });
 await client.connect();
 
-// The group must exist before the results it should see are written: create it
-// at '$' (only what comes after), or at '0' to read everything still retained.
-try {
-  await client.xGroupCreate(results, group, '$', { MKSTREAM: true });
-} catch (err) {
-  if (!String(err.message).includes('BUSYGROUP')) throw err;
+// What each id's record pointed at before: a rejection (no text) is written anew
+// for each inbox entry, so for those the example waits for a new entry.
+const before = new Map();
+for (const article of articles) {
+  before.set(article.id, await client.hGet(`${prefix}:result:${article.id}`, 'entry'));
 }
-
 for (const article of articles) {
   await client.xAdd(inbox, '*', article); // plain fields; meta is a JSON string
 }
 
 const waiting = new Set(articles.map((a) => a.id));
 const deadline = Date.now() + timeoutMs;
-// '0' first: entries this consumer was given before a crash and never acked.
-// Then '>': entries no consumer of the group has seen yet.
-let cursor = '0';
 while (waiting.size > 0 && Date.now() < deadline) {
-  const reply = await client.xReadGroup(group, consumer, { key: results, id: cursor }, { COUNT: 100, BLOCK: 1000 });
-  const messages = reply?.[0]?.messages ?? [];
-  if (cursor === '0' && messages.length === 0) {
-    cursor = '>';
-    continue;
+  for (const id of [...waiting]) {
+    const entry = await client.hGet(`${prefix}:result:${id}`, 'entry');
+    const hasText = articles.find((a) => a.id === id).text !== undefined;
+    if (!entry || (!hasText && entry === before.get(id))) continue;
+    const [found] = await client.xRange(results, entry, entry);
+    if (!found) continue; // trimmed meanwhile: the record is about to move on
+    console.log(found.message.result); // the full result JSON
+    waiting.delete(id);
   }
-  for (const { id, message } of messages) {
-    if (message && waiting.delete(message.id)) {
-      console.log(message.result); // the full result JSON
-    }
-    await client.xAck(results, group, id); // ack only once it is handled
-  }
+  if (waiting.size > 0) await new Promise((resolve) => setTimeout(resolve, 200));
 }
 
 await client.quit();
