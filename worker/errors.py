@@ -11,6 +11,7 @@ error                   code when
 :class:`ConfigError`    2    a ``NEWSFLOW_*`` variable has a value newsflow cannot use
 :class:`BadInput`       2    an argument or input file newsflow cannot read or accept
 :class:`RedisUnavailable` 3  Redis cannot be reached, refuses the password, or is read-only
+:class:`NotReplicated`  5    fewer than NEWSFLOW_MIN_REPLICAS replicas took a write in time
 ======================= ==== ==================================================
 
 A *rejected article* is bad input too (:class:`worker.article.Rejection`, a
@@ -27,6 +28,7 @@ EXIT_OK = 0
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_REDIS = 3
+EXIT_NOT_REPLICATED = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -61,3 +63,18 @@ class RedisUnavailable(NewsflowError):
     """Redis cannot take the work now: unreachable, wrong password, out of memory or read-only."""
 
     exit_code = EXIT_REDIS
+
+
+class NotReplicated(NewsflowError):
+    """Fewer than NEWSFLOW_MIN_REPLICAS replicas acknowledged a write in time: it is not confirmed.
+
+    The write is on the primary and may well survive, but a failover now could
+    lose it; ``newsflow submit`` sends such articles again (by the same id)
+    until they are confirmed, then names those that never were.
+    """
+
+    exit_code = EXIT_NOT_REPLICATED
+
+    def __init__(self, message: str, ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.ids = ids
