@@ -1,12 +1,13 @@
-"""A Redis failover under load, start to finish: what tests/test_failover.py checks and bench/failover.py times.
+"""A Redis failover under load: what tests/test_failover.py checks and bench/failover.py times.
 
 A primary, two replicas and three sentinels (tests.support.SentinelCluster),
 two worker processes and a bridge, all given the sentinels' URL. Articles go
 in through several ``newsflow submit`` calls (some texts sent again under a
 second id) and through the inbox; while the calls go on the primary is either
-killed (SIGKILL) or demoted (``SENTINEL FAILOVER``, which turns it into a
-replica with ``REPLICAOF``). Before that, with both replicas frozen (SIGSTOP),
-one submit call must not be confirmed.
+killed (SIGKILL) or demoted: its writes paused (``CLIENT PAUSE WRITE``), then
+``SENTINEL FAILOVER``, which promotes a replica and turns the old primary
+into one with ``REPLICAOF``, so its clients meet ``READONLY``. Before that,
+with both replicas frozen (SIGSTOP), one submit call must not be confirmed.
 
 :func:`run` returns what happened (:class:`Outcome`): which articles were
 confirmed, how many result entries each got, the statuses, the time from the
@@ -61,6 +62,8 @@ class Outcome:
     failover_s: float | None = None
     kill_to_result_s: float | None = None
     lost: list[str] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
+    readonly_seen: int = 0
     logs: str = ""
 
     def report(self) -> str:
@@ -118,8 +121,9 @@ def run(
         client = connect(cluster.url, master=cluster.name, sentinel_password="")
         body = texts(articles + 20)
         unique = [{"id": f"a{i}", "text": t} for i, t in enumerate(body[:articles])]
-        again = [{"id": f"again{i}", "text": unique[i * 7]["text"]} for i in range(duplicates)]
-        out.pairs = [(f"a{i * 7}", f"again{i}") for i in range(duplicates)]
+        step = max(1, articles // max(1, duplicates))
+        again = [{"id": f"again{i}", "text": unique[i * step]["text"]} for i in range(duplicates)]
+        out.pairs = [(f"a{i * step}", f"again{i}") for i in range(duplicates)]
         through_inbox, submitted = unique[:inbox], unique[inbox:] + again
         random.Random(3).shuffle(submitted)
         chunks = [submitted[i::calls] for i in range(calls)]
@@ -164,6 +168,10 @@ def run(
         if mode == "kill":
             cluster.signal(out.old_master, signal.SIGKILL)
         else:
+            # A planned switchover, done safely: writes to the old primary are
+            # held first (as Redis's FAILOVER command and managed services do),
+            # so no replica acknowledges a write the new primary never gets.
+            cluster.server(out.old_master).client().execute_command("CLIENT", "PAUSE", 5000, "WRITE")
             cluster.sentinel().execute_command("SENTINEL", "FAILOVER", cluster.name)
         say(f"{mode} master on port {out.old_master} at {switched:.3f}")
         out.new_master = wait_for(
@@ -187,8 +195,7 @@ def run(
         try:
             wait_for(settled, settle_timeout, "a result for every confirmed article")
         except AssertionError:
-            if min_replicas > 0:
-                raise
+            say(f"not every confirmed article has a result after {settle_timeout}s")
         for entry_id, fields in _all_entries(client, keys.results):
             out.entries[fields[b"id"].decode()] += 1
             del entry_id
@@ -200,6 +207,22 @@ def run(
             if status is not None:
                 out.statuses[article_id] = status.decode()
         out.lost = sorted(i for i in out.confirmed if i not in out.statuses)
+        status = subprocess.run(
+            [sys.executable, "-m", "producer.cli", "status", "--json"],
+            env=newsflow_env(env),
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+        )
+        out.status = orjson.loads(status.stdout) if status.stdout.strip() else {}
+        if out.lost:
+            say(f"lost: {' '.join(out.lost[:20])}; where: {_whereabouts(client, keys, out.lost)}")
+            for server in cluster.servers:
+                if server.proc and server.proc.poll() is None:
+                    c = server.client()
+                    info = c.info("replication")
+                    n = sum(1 for _ in c.scan_iter(match=f"{prefix}:result:*", count=1000))
+                    say(f"server {server.port}: {info.get('role')} of {info.get('master_port')}, {n} results")
         say(out.report())
         return out
     finally:
@@ -207,6 +230,8 @@ def run(
             worker.stop()
         if bridge is not None:
             bridge.stop()
+        everything = "\n".join(w.log() for w in workers) + (bridge.log() if bridge else "")
+        out.readonly_seen = len(re.findall(r"READONLY|previous master is now a slave", everything))
         out.logs = "\n".join(w.log()[-4000:] for w in workers) + (bridge.log()[-4000:] if bridge else "")
         cluster.stop()
 
@@ -244,3 +269,21 @@ def _all_entries(client: redis.Redis, stream: str) -> list[tuple[bytes, dict[byt
         if len(got) < 1000:
             return out
         start = "(" + got[-1][0].decode()
+
+
+def _whereabouts(client: redis.Redis, keys: Keys, ids: list[str]) -> dict[str, Any]:
+    """Which stashed batches still hold the ``ids``, and whether they are listed and queued."""
+    wanted = set(ids)
+    found: dict[str, Any] = {}
+    queued = b"".join(client.lrange(keys.queue_list, 0, -1)) + b"".join(client.hvals(keys.unacked))
+    for key in client.scan_iter(match=keys.batches.rsplit(":", 1)[0] + ":batch:*", count=1000):
+        batch = orjson.loads(client.get(key) or b"[]")
+        held = [a.get("id") for a in batch if isinstance(a, dict) and a.get("id") in wanted]
+        if held:
+            batch_id = key.decode().rsplit(":", 1)[-1]
+            found[batch_id] = {
+                "ids": len(held),
+                "listed": client.zscore(keys.batches, batch_id),
+                "queued": batch_id.encode() in queued,
+            }
+    return found

@@ -35,9 +35,8 @@ import redis
 
 from worker.article import new_id
 from worker.config import Settings
-from worker.connection import WAIT_MS, replicated
+from worker.connection import check_replicated, replicated
 from worker.deadletters import DeadLetters
-from worker.errors import NotReplicated
 from worker.keys import BATCH_TTL, Keys
 from worker.result_body import BATCH_LOST, Failure
 from worker.tasknames import PROCESS_BATCH
@@ -111,9 +110,7 @@ class BatchQueue:
         pipe = self.redis.pipeline(transaction=False)
         pipe.publish(self.keys.batches, b"")
         replicated(pipe, replicas)
-        acked = pipe.execute()[-1]
-        if acked < replicas:
-            raise NotReplicated(f"only {acked} of {replicas} replicas took the batch in {WAIT_MS / 1000:g}s")
+        check_replicated(self.redis, replicas, pipe.execute()[-1])
 
     def requeue(self, articles: list[Any], delay: float) -> str:
         """Put articles back after a failed attempt, to run in ``delay`` seconds; returns the batch id."""

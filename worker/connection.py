@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-import time
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -144,9 +143,9 @@ def sentinel_manager(url: str, *, sentinel_password: str | None = None, **option
     db = next((p.path.strip("/") for p in parts if p.path.strip("/")), "0")
     server["db"] = int(db)
     if tls:
-        server.update(tls, connection_class=SentinelManagedSSLConnection)
+        server.update(tls, connection_class=_SentinelSSLConnection)
     else:
-        server["connection_class"] = SentinelManagedConnection
+        server["connection_class"] = _SentinelConnection
     sentinels: dict[str, Any] = {
         "socket_connect_timeout": options.get("socket_connect_timeout", 5),
         "socket_timeout": 5,
@@ -183,32 +182,48 @@ def replicated(pipe: redis.client.Pipeline, replicas: int) -> None:
     ``WAIT`` waits for every write this connection made before it; the
     replication stream is in order, so any write another connection finished
     earlier is covered too. Check the reply with :func:`check_replicated`.
+    Each ``WAIT`` blocks at most WAIT_MS: a worker must stay well inside its
+    batch's time limit.
     """
     if replicas > 0:
         pipe.execute_command("WAIT", replicas, WAIT_MS)
 
 
-def check_replicated(client: redis.Redis, replicas: int, acked: Any, timeout: float) -> None:
-    """Raise :class:`NotReplicated` unless ``replicas`` replicas hold this connection's writes.
+def check_replicated(client: redis.Redis, replicas: int, acked: Any) -> None:
+    """Raise :class:`NotReplicated` unless the ``WAIT`` that :func:`replicated` queued saw ``replicas``.
 
-    ``acked`` is the reply of the ``WAIT`` that :func:`replicated` queued; a
-    short count is asked again (``WAIT`` again on a connection of the same
-    client, after a write of its own) until ``timeout`` seconds have passed.
+    It is not asked again: after a failover a second ``WAIT`` would reach the
+    new master, where the writes it should vouch for may never have been. The
+    client's connections are dropped instead, so the caller's next try (a
+    submit puts the batch again, a worker's batch is redelivered) goes to
+    whichever master the sentinels name by then.
     """
-    if replicas <= 0 or (isinstance(acked, int) and acked >= replicas):
+    if replicas <= 0:
         return
     if isinstance(acked, Exception):
         raise acked
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pipe = client.pipeline(transaction=False)
-        # A write of this connection's own, so that WAIT covers what came before it.
-        pipe.execute_command("PUBLISH", "__newsflow:replicated", "")
-        replicated(pipe, replicas)
-        acked = pipe.execute()[-1]
-        if acked >= replicas:
-            return
-    raise NotReplicated(f"only {acked} of {replicas} replicas acknowledged the write in {timeout:g}s")
+    if acked < replicas:
+        client.connection_pool.disconnect()
+        raise NotReplicated(
+            f"only {acked} of {replicas} replicas acknowledged the write in {WAIT_MS / 1000:g}s"
+        )
+
+
+class _SentinelConnection(SentinelManagedConnection):
+    """redis-py's Sentinel connection, closed when a read is interrupted, as a plain one is.
+
+    redis-py's own keeps the connection after any exception in a read (its
+    ``disconnect_on_error`` defaults to False there, True elsewhere), so a
+    soft time limit that lands mid-read leaves a reply waiting on it, and
+    every later command reads the one before's reply.
+    """
+
+    def read_response(self, *args: Any, disconnect_on_error: bool = True, **kwargs: Any) -> Any:
+        return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kwargs)
+
+
+class _SentinelSSLConnection(_SentinelConnection, SentinelManagedSSLConnection):
+    pass
 
 
 def _setting(name: str) -> Any:

@@ -14,7 +14,7 @@ text give up its dedupe registration under this id.
 With NEWSFLOW_MIN_REPLICAS=N each round trip ends with ``WAIT N``: the batch
 is acked only after its results, its dedupe registrations and its clean-up
 reached N replicas, so a failover cannot take back a result that was
-announced. Too few replicas in NEWSFLOW_CONFIRM_TIMEOUT raise
+announced. Too few replicas within one ``WAIT`` raise
 :class:`~worker.errors.NotReplicated`, which ends the batch like a lost
 connection: it is not acked, and what it wrote is skipped on redelivery.
 """
@@ -41,7 +41,7 @@ class ResultWriter:
         results: the results Redis (the same client when it is not separate).
         store: the result store on ``results``.
         index: the dedupe index, told to forget a corrected text.
-        settings: NEWSFLOW_MIN_REPLICAS and _CONFIRM_TIMEOUT (none: no waiting for replicas).
+        settings: NEWSFLOW_MIN_REPLICAS (none: no waiting for replicas).
     """
 
     def __init__(
@@ -53,7 +53,6 @@ class ResultWriter:
         settings: Settings | None = None,
     ):
         self._replicas = settings.min_replicas if settings else 0
-        self._confirm_timeout = settings.confirm_timeout if settings else 0.0
         self._broker = broker
         self._results = results
         self._store = store
@@ -118,7 +117,7 @@ class ResultWriter:
                 raise reply
         if self._replicas <= 0:
             return replies
-        check_replicated(client, self._replicas, replies[-1], self._confirm_timeout)
+        check_replicated(client, self._replicas, replies[-1])
         return replies[:-1]
 
     def _queue(self, pipe: redis.client.Pipeline, outcome: Outcome) -> None:
