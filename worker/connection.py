@@ -27,8 +27,8 @@ from worker.errors import NotReplicated
 
 # Errors that say Redis cannot take work now (unreachable after connect()'s
 # retries, out of memory under noeviction, a read-only replica after a
-# failover, a refused password), not that an article is bad. BusyLoadingError
-# is a ConnectionError.
+# failover, a refused password, too few replicas for NEWSFLOW_MIN_REPLICAS),
+# not that an article is bad. BusyLoadingError is a ConnectionError.
 UNAVAILABLE = (
     redis.ConnectionError,
     redis.TimeoutError,
@@ -39,7 +39,8 @@ UNAVAILABLE = (
 
 SENTINEL_SCHEME = "sentinel"
 DEFAULT_MASTER = "mymaster"
-# One WAIT blocks at most this long; a writer that must wait longer asks again.
+# One WAIT blocks at most this long: too few replicas by then is NotReplicated,
+# and the caller tries the whole write again (a worker must stay inside its time limit).
 WAIT_MS = 1000
 
 # A reply slower than this means the connection is dead (a partition that drops
