@@ -18,7 +18,10 @@ get fewer, fuller batches; with an empty queue a read goes at once):
 2. Good articles are queued exactly as :class:`producer.client.Client` queues
    them (:mod:`worker.batchqueue`), waiting first while the queue is over its
    bound, so backpressure holds the work in the inbox rather than in the queue.
-3. Only then are the entries acknowledged (XACK).
+3. Only then are the entries acknowledged (XACK): with NEWSFLOW_MIN_REPLICAS=N,
+   only once N replicas hold their batch. When Redis fails over mid-way, or
+   the replicas do not confirm, the bridge backs off and reads its own pending
+   entries again from the new primary (docs/failover.md).
 
 A bridge that dies leaves its entries pending; the others take them over with
 XAUTOCLAIM once they have been idle ``min_idle_ms``; an entry delivered more
@@ -41,7 +44,7 @@ import structlog
 from producer.client import Client
 from producer.inputs import decode
 from worker.article import KNOWN_FIELDS, Rejection, parse_article, valid_id
-from worker.connection import consumer_name, ensure_group
+from worker.connection import UNAVAILABLE, consumer_name, ensure_group
 from worker.keys import BRIDGE_GROUP
 from worker.result_body import BRIDGE_LOST, Failure, not_analysed
 
@@ -129,16 +132,29 @@ class Bridge:
         self.gather_ms = gather_ms
         self._claim_cursor = "0-0"
         self._next_claim = 0.0
+        # Entries this bridge read but did not ack before Redis failed it.
+        self._own_pending = False
 
     def run(self, stop: Callable[[], bool] = lambda: False) -> None:
         ensure_group(self.redis, self.inbox, self.group)
         log.info("bridge_started", consumer=self.consumer, inbox=self.inbox)
+        delay = 0.1
         while not stop():
-            self.step()
+            try:
+                self.step()
+                delay = 0.1
+            except UNAVAILABLE as exc:
+                # A failover, or replicas too slow to confirm: what was read
+                # stays pending (not acked) and is read again from this
+                # consumer's own pending list once Redis takes work.
+                log.warning("bridge_interrupted", error=repr(exc), retry_in=delay, consumer=self.consumer)
+                self._own_pending = True
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
 
     def step(self) -> int:
         """Reclaim or read one batch of entries and hand it on; returns how many entries."""
-        entries = self._reclaim()
+        entries = self._reclaim() or self._pending()
         if not entries:
             got = self.redis.xreadgroup(
                 self.group, self.consumer, {self.inbox: ">"}, count=self.count, block=self.block_ms
@@ -149,6 +165,16 @@ class Bridge:
         if entries:
             self.handle([(e.decode(), f) for e, f in entries])
         return len(entries)
+
+    def _pending(self) -> list[Any]:
+        """This consumer's own unacked entries, after Redis failed it mid-way (once, then new ones)."""
+        if not self._own_pending:
+            return []
+        ensure_group(self.redis, self.inbox, self.group)  # a failover may have lost the group
+        got = self.redis.xreadgroup(self.group, self.consumer, {self.inbox: "0"}, count=self.count)
+        entries = [(e, f) for e, f in (got[0][1] if got else []) if f]
+        self._own_pending = bool(entries)
+        return entries
 
     def _gather(self, room: int) -> list[Any]:
         """Up to ``room`` more entries, arriving within ``gather_ms``.

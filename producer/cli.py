@@ -76,6 +76,8 @@ def run(func: Any, args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         return int(func(args, settings) or 0)
+    except NewsflowError:
+        raise  # already in words (NotReplicated is also a Redis error)
     except FileNotFoundError as exc:
         raise BadInput(str(exc)) from None
     except redis.RedisError as exc:

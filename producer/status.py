@@ -17,8 +17,10 @@ from typing import Any
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import SentinelConnectionPool
 
 from worker.config import Settings, redact
+from worker.connection import is_sentinel, sentinel_client, tls_options, without_tls_query
 from worker.heartbeat import read_all as read_workers
 from worker.keys import Keys
 from worker.stats import STATUSES, histogram, percentile
@@ -32,14 +34,18 @@ COMMAND_TIMEOUT = 1.5
 __all__ = ["STATUSES", "collect", "render", "table"]
 
 
-def _client(url: str) -> redis.Redis:
+def _client(url: str, settings: Settings) -> redis.Redis:
     # One try, no backoff: a status that waits out retries is no use while Redis is down.
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        socket_timeout=COMMAND_TIMEOUT,
-        retry=Retry(NoBackoff(), 0),
-    )
+    options: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": COMMAND_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if is_sentinel(url):
+        return sentinel_client(
+            url, master=settings.sentinel_master, sentinel_password=settings.sentinel_password, **options
+        )
+    return redis.Redis.from_url(without_tls_query(url), **options, **tls_options(url))
 
 
 def collect(settings: Settings, now: float | None = None, with_histogram: bool = False) -> dict[str, Any]:
@@ -62,11 +68,11 @@ def collect(settings: Settings, now: float | None = None, with_histogram: bool =
     if settings.results_redis_url != settings.redis_url:
         status["redis"]["results_url"] = redact(settings.results_redis_url)
     try:
-        broker = _client(settings.redis_url)
+        broker = _client(settings.redis_url, settings)
         results = (
             broker
             if settings.results_redis_url == settings.redis_url
-            else _client(settings.results_redis_url)
+            else _client(settings.results_redis_url, settings)
         )
         status.update(_broker_side(broker, keys))
         status.update(_results_side(results, keys, now, with_histogram))
@@ -87,11 +93,12 @@ def _broker_side(r: redis.Redis, keys: Keys) -> dict[str, Any]:
     pipe = r.pipeline(transaction=False)
     pipe.info("server")
     pipe.info("memory")
+    pipe.info("replication")
     for name in keys.queue_lists:
         pipe.llen(name)
     pipe.hlen(keys.unacked)
     pipe.xlen(keys.inbox)
-    server, memory, *depths, unacked, inbox_length = pipe.execute()
+    server, memory, replication, *depths, unacked, inbox_length = pipe.execute()
     try:
         groups = r.xinfo_groups(keys.inbox)
     except redis.ResponseError:  # no inbox stream yet
@@ -106,6 +113,7 @@ def _broker_side(r: redis.Redis, keys: Keys) -> dict[str, Any]:
             "used_memory_human": memory.get("used_memory_human"),
             "maxmemory": memory.get("maxmemory"),
             "maxmemory_policy": memory.get("maxmemory_policy"),
+            "replication": _replication(r, replication),
         },
         "queue_depth": sum(depths),
         "queue": {"batches": sum(depths), "articles": articles, "reserved": unacked},
@@ -128,6 +136,32 @@ def _articles_waiting(r: redis.Redis, keys: Keys) -> int:
         raise RuntimeError("status sends nothing")
 
     return BatchQueue(r, keys, Defaults(), no_send).articles_waiting()
+
+
+def _replication(r: redis.Redis, info: dict[str, Any]) -> dict[str, Any]:
+    """The master (as the sentinels name it, when they are used) and its replicas with their lag.
+
+    ``lag_s`` is seconds since the replica last acknowledged, ``behind_bytes``
+    how much of the replication stream it has yet to acknowledge.
+    """
+    pool = r.connection_pool
+    offset = int(info.get("master_repl_offset") or 0)
+    replicas = []
+    for name, value in sorted(info.items()):
+        if name.startswith("slave") and isinstance(value, dict):
+            replicas.append(
+                {
+                    "address": f"{value.get('ip')}:{value.get('port')}",
+                    "state": value.get("state"),
+                    "lag_s": value.get("lag"),
+                    "behind_bytes": max(0, offset - int(value.get("offset") or 0)),
+                }
+            )
+    out: dict[str, Any] = {"role": info.get("role"), "replicas": replicas}
+    if isinstance(pool, SentinelConnectionPool):
+        host, port = pool.get_master_address()
+        out.update(master=f"{host}:{port}", sentinel_master=pool.service_name)
+    return out
 
 
 def _group(info: dict[Any, Any]) -> dict[str, Any]:
@@ -229,6 +263,8 @@ def table(status: dict[str, Any]):  # -> rich.table.Table, imported lazily
     out.add_row("redis", f"{r['url']}  ok, v{r['version']}, ping {r['ping_ms']} ms")
     if r.get("results_url"):
         out.add_row("results redis", r["results_url"])
+    if (rep := r.get("replication")) and (rep.get("master") or rep["replicas"]):
+        out.add_row("replication", _replication_row(rep))
     limit = f" of {int(r['maxmemory']) // 2**20} MiB" if r.get("maxmemory") else ""
     out.add_row("memory", f"{r['used_memory_human']}{limit}, policy {r['maxmemory_policy']}")
     q = status["queue"]
@@ -279,6 +315,17 @@ def table(status: dict[str, Any]):  # -> rich.table.Table, imported lazily
         "", f"p50 {_ms(lat_all['p50'])}, p95 {_ms(lat_all['p95'])} all time ({lat_all['n']} articles)"
     )
     return out
+
+
+def _replication_row(rep: dict[str, Any]) -> str:
+    master = (
+        f"master {rep['master']} ({rep['sentinel_master']}, via sentinels); " if rep.get("master") else ""
+    )
+    replicas = ", ".join(
+        f"{x['address']} {x['state']} lag {x['lag_s']}s, {x['behind_bytes']} B behind"
+        for x in rep["replicas"]
+    )
+    return f"{master}{len(rep['replicas'])} replicas" + (f": {replicas}" if replicas else "")
 
 
 def render(status: dict[str, Any], width: int = 110) -> str:

@@ -202,3 +202,145 @@ class Bridge:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+class SentinelCluster:
+    """A primary, replicas and Redis Sentinels on loopback: what a failover needs, all real.
+
+    ``url`` is the Celery-form ``sentinel://...;sentinel://...`` that newsflow
+    takes. Servers are :class:`RedisServer`\\ s; :meth:`server` finds one by port
+    (the master moves), :meth:`master` asks the sentinels where it is now.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        replicas: int = 2,
+        sentinels: int = 3,
+        down_after_ms: int = 2000,
+        name: str = "mymaster",
+    ) -> None:
+        self.name = name
+        self.workdir = workdir
+        # Diskless sync with no delay: a replica is in step within a second of starting.
+        fast_sync = ("--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
+        self.servers = [RedisServer(workdir / "primary", *fast_sync)]
+        primary = self.servers[0].port
+        for i in range(replicas):
+            self.servers.append(
+                RedisServer(workdir / f"replica{i}", *fast_sync, "--replicaof", "127.0.0.1", str(primary))
+            )
+        self.sentinels: list[subprocess.Popen] = []
+        self.sentinel_ports: list[int] = []
+        for i in range(sentinels):
+            port = free_port()
+            folder = workdir / f"sentinel{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            conf = folder / "sentinel.conf"
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {folder}\n"
+                f"sentinel monitor {name} 127.0.0.1 {primary} {max(1, sentinels // 2 + 1)}\n"
+                f"sentinel down-after-milliseconds {name} {down_after_ms}\n"
+                f"sentinel failover-timeout {name} 10000\n"
+                f"sentinel parallel-syncs {name} {max(1, replicas)}\n"
+            )
+            log = open(folder / "sentinel.log", "ab")
+            self.sentinels.append(
+                subprocess.Popen(
+                    [shutil.which("redis-server") or "redis-server", str(conf), "--sentinel"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            self.sentinel_ports.append(port)
+        wait_for(self._in_step, 30, "replicas in sync and sentinels aware of each other")
+
+    @property
+    def url(self) -> str:
+        return ";".join(f"sentinel://127.0.0.1:{port}/0" for port in self.sentinel_ports)
+
+    def sentinel(self, i: int = 0) -> redis.Redis:
+        return redis.Redis(
+            host="127.0.0.1", port=self.sentinel_ports[i], decode_responses=True, socket_timeout=2
+        )
+
+    def master(self) -> int:
+        """The master's port, as the first sentinel that answers says."""
+        for i in range(len(self.sentinel_ports)):
+            try:
+                return int(self.sentinel(i).sentinel_get_master_addr_by_name(self.name)[1])
+            except (redis.ConnectionError, redis.TimeoutError, TypeError):
+                continue
+        raise RuntimeError("no sentinel answers")
+
+    def server(self, port: int) -> RedisServer:
+        return next(s for s in self.servers if s.port == port)
+
+    def replicas_of(self, port: int) -> list[RedisServer]:
+        return [s for s in self.servers if s.port != port and s.proc and s.proc.poll() is None]
+
+    def _in_step(self) -> bool:
+        try:
+            info = self.servers[0].client().info("replication")
+            if info.get("connected_slaves", 0) < len(self.servers) - 1:
+                return False
+            for i in range(len(self.sentinel_ports)):
+                sentinel = self.sentinel(i)
+                if len(sentinel.sentinel_slaves(self.name)) < len(self.servers) - 1:
+                    return False
+                if len(sentinel.sentinel_sentinels(self.name)) < len(self.sentinel_ports) - 1:
+                    return False
+            return True
+        except (redis.ConnectionError, redis.ResponseError):
+            return False
+
+    def signal(self, port: int, sig: int) -> None:
+        proc = self.server(port).proc
+        assert proc is not None
+        proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            proc.wait(10)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            if server.proc and server.proc.poll() is None:
+                server.proc.send_signal(signal.SIGCONT)  # a frozen server cannot stop
+            server.stop()
+        for proc in self.sentinels:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+
+
+def sentinel_supported() -> bool:
+    """Whether this redis-server can run as a Sentinel (some builds leave it out)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return False
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            port = free_port()
+            conf = Path(folder) / "s.conf"
+            conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {folder}\n")
+            proc = subprocess.Popen(
+                [binary, str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            try:
+                client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    try:
+                        return bool(out) and client.execute_command("SENTINEL", "MASTERS") is not None
+                    except redis.ConnectionError:
+                        if proc.poll() is not None:
+                            return False
+                        time.sleep(0.05)
+                return False
+            finally:
+                proc.terminate()
+                proc.wait(5)
+    except (OSError, subprocess.SubprocessError):
+        return False

@@ -11,6 +11,9 @@ put back at once (``task_reject_on_worker_lost``, ``acks_on_timeout`` off); a
 batch held by a worker that vanished is put back by any other worker's sweep
 once ``NEWSFLOW_VISIBILITY_TIMEOUT`` has passed. The time limits sit below that
 timeout, so a live worker's batch is never handed out twice for being slow.
+
+A ``sentinel://`` broker URL uses kombu's Sentinel transport, which asks the
+sentinels for the master again whenever its connection drops (docs/failover.md).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from celery import Celery
 
 from worker.config import Settings
-from worker.connection import SOCKET_TIMEOUT, tls_options, without_tls_query
+from worker.connection import SOCKET_TIMEOUT, celery_sentinel_options, tls_options, without_tls_query
 from worker.tasknames import PROCESS_BATCH, SUBMIT
 
 
@@ -50,6 +53,8 @@ def make_app(s: Settings) -> Celery:
             "socket_connect_timeout": 5,
             "socket_keepalive": True,
             "health_check_interval": 10,
+            # sentinel:// brokers: which master, and how to reach the sentinels.
+            **celery_sentinel_options(s.redis_url, s.sentinel_master, s.sentinel_password),
         },
         # Publishing (submit, requeues) rides out a Redis restart as the
         # redis-py clients do: about 20 s of retries instead of Celery's 0.6 s.

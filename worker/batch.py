@@ -100,7 +100,7 @@ class BatchRunner:
         self.index = RedisIndex.from_settings(results, keys, settings)
         self.ledger = AttemptLedger(keys)
         self.policy = RetryPolicy(settings)
-        self.writer = ResultWriter(self.broker, results, self.store, self.index)
+        self.writer = ResultWriter(self.broker, results, self.store, self.index, settings)
 
     def run_batch(self, batch_id: str) -> dict[str, Any]:
         """Process the articles stashed under ``batch_id``, then drop the stash."""

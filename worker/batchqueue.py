@@ -35,6 +35,7 @@ import redis
 
 from worker.article import new_id
 from worker.config import Settings
+from worker.connection import check_replicated, replicated
 from worker.deadletters import DeadLetters
 from worker.keys import BATCH_TTL, Keys
 from worker.result_body import BATCH_LOST, Failure
@@ -80,7 +81,14 @@ class BatchQueue:
         """Stash and list one batch of stamped articles, then send its task; returns the batch id.
 
         When this returns, the batch is safely in Redis: the stash first, then
-        the task that names it. It does not wait for room (see :meth:`wait_for_room`).
+        the task that names it; with NEWSFLOW_MIN_REPLICAS=N, on N replicas too.
+        It does not wait for room (see :meth:`wait_for_room`).
+
+        Raises:
+            NotReplicated: fewer than N replicas took the batch within one
+                ``WAIT``. The batch may still be processed; the caller puts it
+                again (articles keep their ids, so that is idempotent), since a
+                failover now could lose it.
         """
         batch_id = (
             f"b{new_id()}.n{len(batch)}"  # the size in the id: status counts articles without reading them
@@ -90,7 +98,21 @@ class BatchQueue:
         pipe.zadd(self.keys.batches, {batch_id: time.time() + (countdown or 0)})
         pipe.execute()
         self._send(batch_id, countdown)
+        self._replicated()
         return batch_id
+
+    def _replicated(self) -> None:
+        """Wait until NEWSFLOW_MIN_REPLICAS replicas hold what was just put, or raise NotReplicated."""
+        replicas = self.settings.min_replicas
+        if replicas <= 0:
+            return
+        # The task went out on Celery's own connection. WAIT covers this
+        # connection's writes, so it writes once more after the task: the
+        # replication stream is in order, so the task is covered too.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.publish(self.keys.batches, b"")
+        replicated(pipe, replicas)
+        check_replicated(self.redis, replicas, pipe.execute()[-1])
 
     def requeue(self, articles: list[Any], delay: float) -> str:
         """Put articles back after a failed attempt, to run in ``delay`` seconds; returns the batch id."""

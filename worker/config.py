@@ -45,6 +45,14 @@ class Settings:
     # show URLs only through redact().
     redis_password: str = field(default="", repr=False)
     results_redis_url: str = ""
+    # With sentinel:// URLs: the master the sentinels watch, and the sentinels'
+    # own password (the URL's password is the Redis servers', as in kombu).
+    sentinel_master: str = "mymaster"
+    sentinel_password: str = field(default="", repr=False)
+    # Replicas that must hold an article's writes (WAIT) before it counts as
+    # accepted, and how long submit, the client and the bridge keep trying.
+    min_replicas: int = 0
+    confirm_timeout: float = 30.0
     prefix: str = "newsflow"
     engine: str = "jieba"
     max_chars: int = 1_000_000
@@ -106,6 +114,12 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"NEWSFLOW_{name.upper()} must be at least 1")
+        if self.min_replicas < 0:
+            raise ConfigError("NEWSFLOW_MIN_REPLICAS must be 0 or more")
+        if self.confirm_timeout <= 0:
+            raise ConfigError("NEWSFLOW_CONFIRM_TIMEOUT must be above 0")
+        if not self.sentinel_master:
+            raise ConfigError("NEWSFLOW_SENTINEL_MASTER must name the master the sentinels watch")
         if not 0 <= self.time_limit < self.visibility_timeout:
             raise ConfigError("NEWSFLOW_TIME_LIMIT must be below NEWSFLOW_VISIBILITY_TIMEOUT")
 
@@ -151,6 +165,10 @@ MEANING = {
     "redis_url": "broker; also results and dedupe state unless `results_redis_url` is set",
     "redis_password": "replaces the password in NEWSFLOW_REDIS_URL (any characters; encoded for you)",
     "results_redis_url": "a separate Redis for results and dedupe state",
+    "sentinel_master": "the master's name, for `sentinel://host:port;sentinel://...` URLs (docs/failover.md)",
+    "sentinel_password": "the sentinels' own password, if they have one (the URL's is the Redis servers')",
+    "min_replicas": "replicas that must hold an article's writes before it is confirmed (`WAIT`); 0: none",
+    "confirm_timeout": "seconds submit, the client and the bridge retry a write not yet on enough replicas",
     "prefix": "every key starts with `<prefix>:`, Celery's included",
     "engine": "`jieba` or `jieba-rs`",
     "max_chars": "longest accepted article, in characters",
@@ -185,6 +203,7 @@ SHOWN_DEFAULT = {
     "user_dict": "(none)",
     "user_stopwords": "(none)",
     "redis_password": "(none)",
+    "sentinel_password": "(none)",
     "entity_deny": "(none)",
     "concurrency": "0 (one per CPU)",
 }

@@ -11,6 +11,7 @@ error                   code when
 :class:`ConfigError`    2    a ``NEWSFLOW_*`` variable has a value newsflow cannot use
 :class:`BadInput`       2    an argument or input file newsflow cannot read or accept
 :class:`RedisUnavailable` 3  Redis cannot be reached, needs or refuses the password, or is read-only
+:class:`NotReplicated`  6    fewer than NEWSFLOW_MIN_REPLICAS replicas took a write in time
 ======================= ==== ==================================================
 
 ``newsflow submit --wait`` and ``newsflow wait`` end with the outcome of the
@@ -36,6 +37,7 @@ EXIT_REDIS = 3
 EXIT_REJECTED = 4
 EXIT_FAILED = 5
 EXIT_TIMED_OUT = EXIT_NOT_FOUND
+EXIT_NOT_REPLICATED = 6
 EXIT_INTERRUPTED = 130
 
 
@@ -70,3 +72,18 @@ class RedisUnavailable(NewsflowError):
     """Redis cannot take the work now: unreachable, wrong password, out of memory or read-only."""
 
     exit_code = EXIT_REDIS
+
+
+class NotReplicated(NewsflowError):
+    """Fewer than NEWSFLOW_MIN_REPLICAS replicas acknowledged a write in time: it is not confirmed.
+
+    The write is on the primary and may well survive, but a failover now could
+    lose it; ``newsflow submit`` sends such articles again (by the same id)
+    until they are confirmed, then names those that never were.
+    """
+
+    exit_code = EXIT_NOT_REPLICATED
+
+    def __init__(self, message: str, ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.ids = ids

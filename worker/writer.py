@@ -10,6 +10,13 @@ Each result is written by emit_result.lua at most once per (id, text). A
 reply that says a correction landed meanwhile (:func:`worker.results.moved_on`)
 re-renders the revision and publishes again; a correction also makes the old
 text give up its dedupe registration under this id.
+
+With NEWSFLOW_MIN_REPLICAS=N each round trip ends with ``WAIT N``: the batch
+is acked only after its results, its dedupe registrations and its clean-up
+reached N replicas, so a failover cannot take back a result that was
+announced. Too few replicas within one ``WAIT`` raise
+:class:`~worker.errors.NotReplicated`, which ends the batch like a lost
+connection: it is not acked, and what it wrote is skipped on redelivery.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from typing import Any
 
 import redis
 
+from worker.config import Settings
+from worker.connection import UNAVAILABLE, check_replicated, replicated
 from worker.dedupe.redis_index import RedisIndex
 from worker.pipeline import Outcome
 from worker.results import Record, ResultStore, moved_on, publish_reply
@@ -32,9 +41,18 @@ class ResultWriter:
         results: the results Redis (the same client when it is not separate).
         store: the result store on ``results``.
         index: the dedupe index, told to forget a corrected text.
+        settings: NEWSFLOW_MIN_REPLICAS (none: no waiting for replicas).
     """
 
-    def __init__(self, broker: redis.Redis, results: redis.Redis, store: ResultStore, index: RedisIndex):
+    def __init__(
+        self,
+        broker: redis.Redis,
+        results: redis.Redis,
+        store: ResultStore,
+        index: RedisIndex,
+        settings: Settings | None = None,
+    ):
+        self._replicas = settings.min_replicas if settings else 0
         self._broker = broker
         self._results = results
         self._store = store
@@ -72,14 +90,35 @@ class ResultWriter:
             own = self._results.pipeline(transaction=False)
             for outcome, _record in unsent:
                 self._queue(own, outcome)
-            self._settle(unsent, own.execute(raise_on_error=False) if unsent else [])
+            if unsent:
+                replicated(own, self._replicas)
+                own_replies = self._replicated(self._results, own.execute(raise_on_error=False))
+                self._settle(unsent, own_replies)
             unsent = []
         for outcome, _record in unsent:
             self._queue(pipe, outcome)
         add(pipe)
-        replies = pipe.execute(raise_on_error=False) if len(pipe) else []
+        if not len(pipe):
+            return []
+        replicated(pipe, self._replicas)
+        replies = self._replicated(self._broker, pipe.execute(raise_on_error=False))
         self._settle(unsent, replies[: len(unsent)])
         return replies[len(unsent) :]
+
+    def _replicated(self, client: redis.Redis, replies: list[Any]) -> list[Any]:
+        """``replies`` without the trailing WAIT's, once enough replicas have the writes.
+
+        An error that says Redis cannot take work (``READONLY`` from a demoted
+        primary behind a fixed address) ends the batch as a lost connection
+        does, never an article: it is raised, not settled.
+        """
+        for reply in replies:
+            if isinstance(reply, UNAVAILABLE):
+                raise reply
+        if self._replicas <= 0:
+            return replies
+        check_replicated(client, self._replicas, replies[-1])
+        return replies[:-1]
 
     def _queue(self, pipe: redis.client.Pipeline, outcome: Outcome) -> None:
         assert outcome.id is not None  # only valid ids are deferred
