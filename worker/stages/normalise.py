@@ -155,6 +155,25 @@ def _digit_run_touches_cjk(text: str, i: int, step: int) -> bool:
     return 0 <= i < len(text) and is_cjk(text[i])
 
 
+_LETTER = re.compile(r"[^\W_]")
+
+
+class _Fold(dict[int, str]):
+    """A ``str.translate`` table: each letter's NFKC case fold, worked out once per character.
+
+    A letter whose fold is not one character maps to two, so a changed length
+    tells that the text cannot be compared letter for letter.
+    """
+
+    def __missing__(self, code: int) -> str:
+        folded = unicodedata.normalize("NFKC", chr(code)).casefold()
+        self[code] = value = folded if len(folded) == 1 else "\0\0"
+        return value
+
+
+_FOLDED = _Fold()
+
+
 def drop_repeats(text: str, min_repeat: int = MIN_REPEAT) -> tuple[str, int]:
     """Remove passages that already appeared earlier in the same text.
 
@@ -170,18 +189,19 @@ def drop_repeats(text: str, min_repeat: int = MIN_REPEAT) -> tuple[str, int]:
     ellipsis) goes with the copy; the mark that ends the kept clause stays, and
     so does one line break if the copy was a paragraph of its own.
     """
-    letters: list[str] = []
-    where: list[int] = []  # index in ``text`` of each letter
-    for i, ch in enumerate(text):
-        if is_letter(ch):
-            letters.append(unicodedata.normalize("NFKC", ch).casefold())
-            where.append(i)
-    n = len(letters)
+    # Letters found and folded at C speed: ``[^\W_]`` is exactly what
+    # is_letter keeps (Unicode L* and N*), and the fold is one translate.
+    found = "".join(_LETTER.findall(text))
+    n = len(found)
     if n < 2 * min_repeat:
         return text, 0
-    key = "".join(letters) if all(len(c) == 1 for c in letters) else None
-    if key is None:  # NFKC expanded some letter; compare by position instead
+    key = found.translate(_FOLDED)
+    if len(key) != n:  # NFKC expanded some letter; compare by position instead
         return text, 0
+    # Most articles repeat no gram at all: then there is nothing to find.
+    if len({key[i : i + _GRAM] for i in range(n - _GRAM + 1)}) == max(0, n - _GRAM + 1):
+        return text, 0
+    where = [m.start() for m in _LETTER.finditer(text)]  # index in ``text`` of each letter
 
     first_seen: dict[str, int] = {}
     passages: list[tuple[int, int]] = []  # [start, end) in letter positions
