@@ -28,7 +28,7 @@ from worker.stages import entities, garbled, keywords, segment
 from worker.stages import entity_model as ner
 from worker.stages import fingerprint as fp
 from worker.stages.normalise import dewrap, drop_repeats
-from worker.stages.script import detect_script, simplified_only
+from worker.stages.script import detect_script, simplified_only_table
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Analyser:
         """
         self.engine.tag("预热")
         segment.to_simplified("預熱")
-        simplified_only()  # detect_script's table, built once
+        simplified_only_table()  # detect_script's table, built once
         garbled.common_characters()
 
     @property

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from worker.stages.normalise import is_han
+import numpy as np
+
 from worker.stages.segment import convert, to_simplified
 
 # Below this share of Han characters among the letters, the text is not Chinese.
@@ -14,9 +15,8 @@ MIN_HAN_SHARE = 0.2
 # for the text to count as mixed; less is taken as stray characters or quotes.
 MIXED_SHARE = 0.1
 
-# The same ranges as normalise.is_han, and what normalise.is_letter counts
-# (Unicode letters and numbers: str.isalnum, which is what \w means less "_").
-_HAN = re.compile("[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+# What normalise.is_letter counts (Unicode letters and numbers: str.isalnum,
+# which is what \w means less "_").
 _LETTER = re.compile(r"[^\W_]")
 
 # The Han blocks whose characters OpenCC maps (the BMP ones: its s2t table has
@@ -51,6 +51,31 @@ def simplified_only() -> frozenset[str]:
     )
 
 
+_BMP = 0xFFFF
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+def _han_mask(codes: np.ndarray) -> np.ndarray:
+    """normalise.is_han for each code point."""
+    return (
+        ((codes >= 0x3400) & (codes <= 0x9FFF))
+        | ((codes >= 0xF900) & (codes <= 0xFAFF))
+        | ((codes >= 0x20000) & (codes <= 0x3FFFF))
+    )
+
+
+@cache
+def simplified_only_table() -> np.ndarray:
+    """:func:`simplified_only` as a lookup table over the BMP (its last entry, U+FFFF, is False)."""
+    table = np.zeros(_BMP + 1, dtype=bool)
+    table[[ord(c) for c in simplified_only()]] = True
+    table[_BMP] = False
+    return table
+
+
 def detect_script(text: str, simplified: str | None = None) -> str:
     """Classify by the characters that differ between the two scripts.
 
@@ -61,13 +86,15 @@ def detect_script(text: str, simplified: str | None = None) -> str:
     simplified = to_simplified(text) if simplified is None else simplified
     if len(simplified) != len(text):
         raise ValueError("the simplified form must be aligned with the text")
-    # C-level counting: a per-character Python loop cost as much as segmenting.
-    han = len(_HAN.findall(text))
+    # Whole-text array operations: a per-character Python loop cost as much as segmenting.
     letters = len(_LETTER.findall(text))
-    changed = [a for a, b in zip(text, simplified, strict=True) if a != b]
-    trad = sum(map(is_han, changed))
-    simp_only = simplified_only()
-    simp = sum(map(simp_only.__contains__, text)) - sum(map(simp_only.__contains__, changed))
+    codes = _codes(text)
+    is_han = _han_mask(codes)
+    changed = codes != _codes(simplified)
+    simp_only = simplified_only_table()[np.minimum(codes, _BMP)]
+    han = int(np.count_nonzero(is_han))
+    trad = int(np.count_nonzero(changed & is_han))
+    simp = int(np.count_nonzero(simp_only & ~changed))
     if not han or han < MIN_HAN_SHARE * letters:
         return "other"
     specific = trad + simp
