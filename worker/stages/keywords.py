@@ -10,6 +10,7 @@ appeared in the article. docs/entities.md describes the format.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +71,22 @@ def _is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
     return not any(ch.isdigit() for ch in key) and any(ch.isalpha() for ch in key)
 
 
+# Past this many remembered (word, POS) checks the memo starts afresh: news
+# vocabulary fits many times over, and noise cannot grow a worker without bound.
+_MEMO_LIMIT = 200_000
+
+
+def _candidates(lex: Lexicon) -> dict[tuple[str, str], bool]:
+    """:func:`_is_candidate` remembered per (word, POS): an article repeats most of its words."""
+    memo = _MEMO.get(lex.stopwords)
+    if memo is None or len(memo) > _MEMO_LIMIT:
+        memo = _MEMO[lex.stopwords] = {}
+    return memo
+
+
+_MEMO: dict[frozenset[str], dict[tuple[str, str], bool]] = {}
+
+
 def keywords(
     tokens: list[Token],
     simplified: str,
@@ -84,24 +101,38 @@ def keywords(
     ``spans`` are the article's entity mentions (:func:`entity_spans`): a token
     that overlaps one is replaced by the whole entity, written as in ``text``.
     """
-    counts: Counter[str] = Counter()
+    counts: dict[str, int] = {}  # key -> count, in the order keys first appear
     shown: dict[str, str] = {}  # key -> first form seen in the article
     order: list[str] = []
+    form = analysis_form(simplified)  # once for the text, not once per token
+    memo = _candidates(lex)
+    stopwords = lex.stopwords
     for word, pos, start in _units(tokens, spans, text):
-        key = analysis_form(simplified[start : start + len(word)])
-        if not _is_candidate(key, pos, lex.stopwords):
+        if len(word) < 2:  # the key has the word's length: never a candidate
             continue
-        counts[key] += 1
-        shown.setdefault(key, word)
-        order.append(key)
+        key = form[start : start + len(word)]
+        ok = memo.get((key, pos))
+        if ok is None:
+            ok = memo[(key, pos)] = _is_candidate(key, pos, stopwords)
+        if not ok:
+            continue
+        if key in counts:
+            counts[key] += 1
+        else:
+            counts[key] = 1
+            shown[key] = word
+        if method == "textrank":
+            order.append(key)
     if not counts:
         return []
     if method == "textrank":
         scores = _textrank(order)
     else:
         total = sum(counts.values())
-        scores = {w: c / total * lex.idf.get(w, lex.median_idf) for w, c in counts.items()}
-    first = {w: i for i, w in reversed(list(enumerate(order)))}
+        idf, median = lex.idf, lex.median_idf
+        scores = {w: c / total * idf.get(w, median) for w, c in counts.items()}
+    # Ties go to the word that appeared first: ``counts`` is in that order.
+    first = {w: i for i, w in enumerate(counts)}
     best = sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:top]
     return [{"w": shown[w], "weight": round(score, 4)} for w, score in best]
 
@@ -136,21 +167,21 @@ def _units(tokens: list[Token], spans: Sequence[Span], text: str) -> list[Token]
     mentions = sorted(spans)  # mentions never overlap: by start is also by end
     if not mentions:
         return tokens
+    # Tokens and mentions are both in text order without overlaps, so the
+    # tokens a mention overlaps are one run, found by bisection; the tokens
+    # between runs are copied as slices.
+    starts = [start for _, _, start in tokens]
+    ends = [start + len(word) for word, _, start in tokens]
     units: list[Token] = []
-    emitted: set[int] = set()
-    k = 0
-    for word, pos, start in tokens:
-        end = start + len(word)
-        while k < len(mentions) and mentions[k][1] <= start:
-            k += 1
-        j = k
-        while j < len(mentions) and mentions[j][0] < end:
-            if j not in emitted:
-                emitted.add(j)
-                m_start, m_end, kind = mentions[j]
-                if kind in _KEYWORD_KINDS:
-                    units.append((text[m_start:m_end], "n", m_start))
-            j += 1
-        if j == k:
-            units.append((word, pos, start))
+    cursor = 0
+    for m_start, m_end, kind in mentions:
+        first, last = bisect_right(ends, m_start), bisect_left(starts, m_end)
+        if first >= last:  # overlaps no token
+            continue
+        if first > cursor:
+            units += tokens[cursor:first]
+        if kind in _KEYWORD_KINDS:
+            units.append((text[m_start:m_end], "n", m_start))
+        cursor = max(cursor, last)
+    units += tokens[cursor:]
     return units
