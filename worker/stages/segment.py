@@ -32,6 +32,7 @@ import string
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 
 import opencc
@@ -51,6 +52,8 @@ PROJECT_DICT = DATA / "userdict.txt"
 CONVERSION = "t2s"
 
 _FOLD = str.maketrans({chr(ord(ch) + 0xFEE0): ch for ch in string.ascii_letters + string.digits + "+#&._%-"})
+# Whether there is anything to fold: one C-speed search instead of a per-character table lookup.
+_FOLDABLE = re.compile("[" + re.escape("".join(chr(o) for o in _FOLD)) + "]")
 
 # Runs that jieba would tear apart: URLs, e-mail addresses, numbers with
 # separators, Latin words with inner dots, hyphens or digits (COVID-19, U.S).
@@ -103,7 +106,7 @@ def analysis_form(simplified: str) -> str:
 
     Same length as its input, so offsets carry over unchanged.
     """
-    return simplified.translate(_FOLD)
+    return simplified.translate(_FOLD) if _FOLDABLE.search(simplified) else simplified
 
 
 # The HMM reads an out-of-dictionary run only while such runs make up at most
@@ -390,11 +393,14 @@ def tag(text: str, simplified: str, eng: Engine) -> list[Token]:
         if protected:
             tokens.append((text[start:end], "eng" if form[start].isalpha() else "m", start))
             continue
-        offset = start
-        for word, pos in eng.tag(form[start:end]):
-            if not word.isspace():
-                tokens.append((text[offset : offset + len(word)], pos, offset))
-            offset += len(word)
+        # One pass: each word's offset is the running sum of the lengths before it.
+        pairs = eng.tag(form[start:end])
+        offsets = accumulate([len(word) for word, _ in pairs], initial=start)
+        tokens += [
+            (text[offset : offset + len(word)], pos, offset)
+            for (word, pos), offset in zip(pairs, offsets, strict=False)
+            if not word.isspace()
+        ]
     return tokens
 
 
