@@ -107,9 +107,8 @@ def keywords(
     form = analysis_form(simplified)  # once for the text, not once per token
     memo = _candidates(lex)
     stopwords = lex.stopwords
-    for word, pos, start in _units(tokens, spans, text):
-        if len(word) < 2:  # the key has the word's length: never a candidate
-            continue
+    # A one-character word is never a candidate (its key has its length): left out in one comprehension.
+    for word, pos, start in [u for u in _units(tokens, spans, text) if len(u[0]) > 1]:
         key = form[start : start + len(word)]
         ok = memo.get((key, pos))
         if ok is None:

@@ -295,7 +295,11 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
                 user_tags[word] = tag
 
         def rs_tag(s: str) -> list[tuple[str, str]]:
-            return [(w, user_tags.get(w, t)) for w, t in rs.tag(s, hmm)]
+            pairs = rs.tag(s, hmm)
+            # Few words have a dictionary tag: rebuild only their pairs.
+            for i in [i for i, (w, _) in enumerate(pairs) if w in user_tags]:
+                pairs[i] = (pairs[i][0], user_tags[pairs[i][0]])
+            return pairs
 
         return Engine(name, cut=lambda s: rs.cut(s, hmm), tag=rs_tag)
     raise ValueError(f"unknown engine {name!r}")
