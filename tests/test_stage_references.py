@@ -221,6 +221,18 @@ def test_tag_matches_the_reference(name: str) -> None:
         assert all(text[start : start + len(w)] == w for w, _pos, start in tokens)
 
 
+def test_protected_runs_found_as_a_whole_text_search_finds_them() -> None:
+    extra = [
+        "見 https://a.b/c. 和 user.name+tag@mail.example.org，COVID-19、U.S.與3.5%及1,000,000和12:30",
+        "x-1.2.3-y z_1 a@b @c.d e@f.g. ftp://h/i# 2024/10/01 ３．５％",
+        "中文https://例子.com/路径 abc.def.ghi 1.2.3.4 e.g. i.e.",
+    ]
+    for text in CASES + extra:
+        form = segment.analysis_form(segment.to_simplified(text))
+        fast = [(m.start(), m.end()) for m in segment._protected(form)]
+        assert fast == [(m.start(), m.end()) for m in segment._PROTECTED.finditer(form)]
+
+
 def test_analysis_form_folds_as_the_table_does() -> None:
     for text in CASES + ["ＡＢＣ１２３＋＃＆．＿％－", "no full width"]:
         assert segment.analysis_form(text) == text.translate(segment._FOLD)
