@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worker.stages import entities, keywords, normalise, script, segment
+from worker.stages import entities, garbled, keywords, normalise, script, segment
 from worker.stages import fingerprint as fp
 
 pytestmark = pytest.mark.unit
@@ -103,15 +103,26 @@ def slow_letter_key(text: str) -> tuple[str | None, list[int]]:
 
 
 def test_letter_fold_matches_per_character_fold() -> None:
-    for text in CASES:
+    for text in CASES + ["ΣΑΣ ﬃ ǅ İ ß 가 가 Ⅻ ㈱ Straße", "ＡＢＣａｂｃ１２３", "각 한국어"]:
         key, where = slow_letter_key(text)
         found = "".join(normalise._LETTER.findall(text))
-        folded = found.translate(normalise._FOLDED)
         assert where == [m.start() for m in normalise._LETTER.finditer(text)]
-        if key is None:
-            assert len(folded) != len(found)
-        else:
-            assert folded == key
+        assert normalise._letter_key(found) == key
+
+
+def slow_rare_share(text: str) -> tuple[float, int]:
+    han = [c for c in text if normalise.is_han(c)]
+    private = sum(1 for c in text if 0xE000 <= ord(c) <= 0xF8FF)
+    total = len(han) + private
+    if not total:
+        return 0.0, 0
+    common = sum(1 for c in han if c in garbled.common_characters())
+    return (total - common) / total, total
+
+
+@pytest.mark.parametrize("text", CASES + ["\ue000\ue123鍩虹鏂囧瓧", "Ã¤Ã¶Ã¼ æ—¥æœ¬", "\ud800 lone"])
+def test_rare_share_matches_the_reference(text: str) -> None:
+    assert garbled.rare_share(text) == slow_rare_share(text)
 
 
 def slow_drop_repeats(text: str, min_repeat: int = normalise.MIN_REPEAT) -> tuple[str, int]:

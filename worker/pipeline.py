@@ -63,7 +63,7 @@ class Analyser:
         self.engine.tag("预热")
         segment.to_simplified("預熱")
         simplified_only_table()  # detect_script's table, built once
-        garbled.common_characters()
+        garbled.common_table()
 
     @property
     def entity_kinds(self) -> tuple[str, ...]:

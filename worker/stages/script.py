@@ -7,6 +7,7 @@ from functools import cache
 
 import numpy as np
 
+from worker.stages.normalise import code_points, han_mask
 from worker.stages.segment import convert, to_simplified
 
 # Below this share of Han characters among the letters, the text is not Chinese.
@@ -54,19 +55,6 @@ def simplified_only() -> frozenset[str]:
 _BMP = 0xFFFF
 
 
-def _codes(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-
-
-def _han_mask(codes: np.ndarray) -> np.ndarray:
-    """normalise.is_han for each code point."""
-    return (
-        ((codes >= 0x3400) & (codes <= 0x9FFF))
-        | ((codes >= 0xF900) & (codes <= 0xFAFF))
-        | ((codes >= 0x20000) & (codes <= 0x3FFFF))
-    )
-
-
 @cache
 def simplified_only_table() -> np.ndarray:
     """:func:`simplified_only` as a lookup table over the BMP (its last entry, U+FFFF, is False)."""
@@ -88,9 +76,9 @@ def detect_script(text: str, simplified: str | None = None) -> str:
         raise ValueError("the simplified form must be aligned with the text")
     # Whole-text array operations: a per-character Python loop cost as much as segmenting.
     letters = len(_LETTER.findall(text))
-    codes = _codes(text)
-    is_han = _han_mask(codes)
-    changed = codes != _codes(simplified)
+    codes = code_points(text)
+    is_han = han_mask(codes)
+    changed = codes != code_points(simplified)
     simp_only = simplified_only_table()[np.minimum(codes, _BMP)]
     han = int(np.count_nonzero(is_han))
     trad = int(np.count_nonzero(changed & is_han))
