@@ -349,8 +349,14 @@ def test_keyword_ties_go_to_the_first_seen() -> None:
     assert got == slow_keywords(tokens, text, lex, 10, "tfidf", [], text)
 
 
-def test_candidate_memo_gives_the_same_answer_twice() -> None:
+def test_weight_memo_agrees_with_the_checks() -> None:
     lex = keywords.lexicon()
-    for key, pos in [("中国", "ns"), ("2005", "m"), ("的", "uj"), ("AI", "eng"), ("我们", "r")]:
-        first = keywords._candidates(lex).get((key, pos))
-        assert first in (None, keywords._is_candidate(key, pos, lex.stopwords))
+    tokens = [("中国", "ns", 0), ("2005", "m", 2), ("我们", "r", 6), ("人工智能", "n", 8)]
+    text = "中国2005我们人工智能"
+    keywords.keywords(tokens, text, lex)
+    for key, pos, _start in tokens:
+        remembered = keywords._weights(lex)[(key, pos)]
+        if keywords._is_candidate(key, pos, lex.stopwords):
+            assert remembered == lex.idf.get(key, lex.median_idf)
+        else:
+            assert remembered == keywords._NOT_CANDIDATE
