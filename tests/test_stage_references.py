@@ -284,7 +284,7 @@ def slow_keywords(
     order: list[str] = []
     for word, pos, start in slow_units(tokens, spans, text):
         key = segment.analysis_form(simplified[start : start + len(word)])
-        if not keywords._is_candidate(key, pos, lex.stopwords):
+        if not slow_is_candidate(key, pos, lex.stopwords):
             continue
         counts[key] += 1
         shown.setdefault(key, word)
@@ -349,14 +349,34 @@ def test_keyword_ties_go_to_the_first_seen() -> None:
     assert got == slow_keywords(tokens, text, lex, 10, "tfidf", [], text)
 
 
-def test_weight_memo_agrees_with_the_checks() -> None:
+def slow_is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
+    if len(key) < 2 or key in stopwords or key.lower() in stopwords:
+        return False
+    if pos != "eng" and pos.startswith(keywords._NOT_KEYWORD_POS):
+        return False
+    return not any(ch.isdigit() for ch in key) and any(ch.isalpha() for ch in key)
+
+
+def test_candidate_check_matches_the_reference() -> None:
     lex = keywords.lexicon()
-    tokens = [("中国", "ns", 0), ("2005", "m", 2), ("我们", "r", 6), ("人工智能", "n", 8)]
-    text = "中国2005我们人工智能"
-    keywords.keywords(tokens, text, lex)
-    for key, pos, _start in tokens:
-        remembered = keywords._weights(lex)[(key, pos)]
-        if keywords._is_candidate(key, pos, lex.stopwords):
-            assert remembered == lex.idf.get(key, lex.median_idf)
-        else:
-            assert remembered == keywords._NOT_CANDIDATE
+    words = [
+        "中国",
+        "2005",
+        "２００５年",
+        "3.5%",
+        "AI",
+        "Ａｉ",
+        "我们",
+        "的话",
+        "x",
+        "Ⅻ世纪",
+        "二〇二四",
+        "COVID-19",
+        "ΑΒ",
+    ]
+    words += sorted(lex.stopwords)[:50]
+    for key in words:
+        for pos in ["n", "ns", "eng", "e", "m", "mq", "x", "r", "nr", "vn", "t", "tg"]:
+            assert keywords._is_candidate(key, pos, lex.stopwords) == slow_is_candidate(
+                key, pos, lex.stopwords
+            )

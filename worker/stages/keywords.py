@@ -64,33 +64,20 @@ def _key(word: str) -> str:
 def _is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
     if len(key) < 2 or key in stopwords or key.lower() in stopwords:
         return False
-    # "eng" (a Latin word: AI, TSMC) starts like "e" (interjection) but can be a keyword.
-    if pos != "eng" and pos.startswith(_NOT_KEYWORD_POS):
+    if not _keyword_pos(pos):
         return False
+    # Letters only (most words): no digit, and a letter. Else look closer.
+    if key.isalpha():
+        return True
     # No bare numbers, dates or amounts, in any script: 2005, ２００５, 3.5%.
     return not any(ch.isdigit() for ch in key) and any(ch.isalpha() for ch in key)
 
 
-# Past this many remembered (word, POS) entries the memo starts afresh: news
-# vocabulary fits many times over, and noise cannot grow a worker without bound.
-_MEMO_LIMIT = 200_000
-# In the memo: the (word, POS) is no candidate.
-_NOT_CANDIDATE = -1.0
-
-
-def _weights(lex: Lexicon) -> dict[tuple[str, str], float]:
-    """Per (word, POS): its IDF weight if :func:`_is_candidate`, else ``_NOT_CANDIDATE``.
-
-    Worked out once per vocabulary entry, not once per token: an article
-    repeats most of its words, and articles share most of theirs.
-    """
-    memo = _MEMO.get(lex.stopwords)
-    if memo is None or len(memo) > _MEMO_LIMIT:
-        memo = _MEMO[lex.stopwords] = {}
-    return memo
-
-
-_MEMO: dict[frozenset[str], dict[tuple[str, str], float]] = {}
+@cache
+def _keyword_pos(pos: str) -> bool:
+    """Whether a word so tagged may be a keyword; worked out once per tag."""
+    # "eng" (a Latin word: AI, TSMC) starts like "e" (interjection) but can be a keyword.
+    return pos == "eng" or not pos.startswith(_NOT_KEYWORD_POS)
 
 
 def keywords(
@@ -109,27 +96,23 @@ def keywords(
     """
     counts: dict[str, int] = {}  # key -> count, in the order keys first appear
     shown: dict[str, str] = {}  # key -> first form seen in the article
-    weight: dict[str, float] = {}  # key -> its IDF weight
     order: list[str] = []
     form = analysis_form(simplified)  # once for the text, not once per token
-    memo = _weights(lex)
-    stopwords, idf, median = lex.stopwords, lex.idf, lex.median_idf
+    stopwords = lex.stopwords
+    checked: dict[tuple[str, str], bool] = {}  # (key, POS) -> candidate, within this article
     # A one-character word is never a candidate (its key has its length): left out in one comprehension.
     for word, pos, start in [u for u in _units(tokens, spans, text) if len(u[0]) > 1]:
         key = form[start : start + len(word)]
-        w = memo.get((key, pos))
-        if w is None:
-            w = memo[(key, pos)] = (
-                idf.get(key, median) if _is_candidate(key, pos, stopwords) else _NOT_CANDIDATE
-            )
-        if w == _NOT_CANDIDATE:
+        ok = checked.get((key, pos))
+        if ok is None:
+            ok = checked[(key, pos)] = _is_candidate(key, pos, stopwords)
+        if not ok:
             continue
         if key in counts:
             counts[key] += 1
         else:
             counts[key] = 1
             shown[key] = word
-            weight[key] = w
         if method == "textrank":
             order.append(key)
     if not counts:
@@ -141,8 +124,11 @@ def keywords(
         best = sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:top]
     else:
         total = sum(counts.values())
+        idf, median = lex.idf, lex.median_idf
         # (-score, first appearance, key): sorted as tuples, ties to the word that appeared first.
-        ranked = sorted([(-(c / total * weight[k]), i, k) for i, (k, c) in enumerate(counts.items())])
+        ranked = sorted(
+            [(-(c / total * idf.get(k, median)), i, k) for i, (k, c) in enumerate(counts.items())]
+        )
         best = [(k, -negative) for negative, _, k in ranked[:top]]
     return [{"w": shown[w], "weight": round(score, 4)} for w, score in best]
 
