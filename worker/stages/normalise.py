@@ -172,6 +172,7 @@ def _digit_run_touches_cjk(text: str, i: int, step: int) -> bool:
 
 
 _LETTER = re.compile(r"[^\W_]")
+_NOT_LETTERS = re.compile(r"[\W_]+")
 
 
 class _Fold(dict[int, str]):
@@ -217,7 +218,7 @@ def drop_repeats(text: str, min_repeat: int = MIN_REPEAT) -> tuple[str, int]:
     ellipsis) goes with the copy; the mark that ends the kept clause stays, and
     so does one line break if the copy was a paragraph of its own.
     """
-    found = "".join(_LETTER.findall(text))
+    found = _NOT_LETTERS.sub("", text)
     n = len(found)
     if n < 2 * min_repeat:
         return text, 0

@@ -16,9 +16,9 @@ MIN_HAN_SHARE = 0.2
 # for the text to count as mixed; less is taken as stray characters or quotes.
 MIXED_SHARE = 0.1
 
-# What normalise.is_letter counts (Unicode letters and numbers: str.isalnum,
+# What normalise.is_letter does not count (all but Unicode letters and numbers: str.isalnum,
 # which is what \w means less "_").
-_LETTER = re.compile(r"[^\W_]")
+_NOT_LETTER = re.compile(r"[\W_]")
 
 # The Han blocks whose characters OpenCC maps (the BMP ones: its s2t table has
 # nothing outside them worth a per-character call).
@@ -75,7 +75,7 @@ def detect_script(text: str, simplified: str | None = None) -> str:
     if len(simplified) != len(text):
         raise ValueError("the simplified form must be aligned with the text")
     # Whole-text array operations: a per-character Python loop cost as much as segmenting.
-    letters = len(_LETTER.findall(text))
+    letters = len(text) - len(_NOT_LETTER.findall(text))  # the few non-letters are fewer strings
     codes = code_points(text)
     is_han = han_mask(codes)
     changed = codes != code_points(simplified)
