@@ -64,6 +64,12 @@ class Analyser:
         segment.to_simplified("預熱")
         simplified_only_table()  # detect_script's table, built once
         garbled.common_table()
+        # One pass through the array-based stages: numpy sets up what their
+        # first call needs (the MinHash's unique and outer product) in the
+        # parent, where the children share it, not in each child (5 MB each).
+        garbled.check("預熱文章")
+        detect_script("預熱文章", "预热文章")
+        fp.sketch(fp.letters("预热文章，预热文章"))
 
     @property
     def entity_kinds(self) -> tuple[str, ...]:
