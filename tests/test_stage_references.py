@@ -156,34 +156,6 @@ def test_drop_repeats_still_finds_the_pasted_story() -> None:
 # -- MinHash --------------------------------------------------------------------------------
 
 
-def slow_sketch(letters: str) -> tuple[bytes, int]:
-    """The same MinHash family with Python integers, one gram and one permutation at a time."""
-    if not letters:
-        return b"", 0
-    padded = "\0" * max(0, fp.GRAM - len(letters)) + letters
-    grams = {padded[i : i + fp.GRAM] for i in range(len(padded) - fp.GRAM + 1)}
-    mask = (1 << 64) - 1
-
-    def fmix64(h: int) -> int:
-        h ^= h >> 33
-        h = (h * 0xFF51AFD7ED558CCD) & mask
-        h ^= h >> 33
-        h = (h * 0xC4CEB9FE1A85EC53) & mask
-        return h ^ (h >> 33)
-
-    hashed = [fmix64((ord(g[0]) << 42) | (ord(g[1]) << 21) | ord(g[2])) >> 32 for g in grams]
-    values = [
-        min((int(a) * h + int(b)) & 0xFFFFFFFF for h in hashed) for a, b in zip(fp._A, fp._B, strict=True)
-    ]
-    return b"".join(v.to_bytes(4, "little") for v in values), len(grams)
-
-
-@pytest.mark.parametrize("text", CASES)
-def test_minhash_matches_the_reference(text: str) -> None:
-    letters = fp.letters(segment.to_simplified(text))
-    assert fp.sketch(letters) == slow_sketch(letters)
-
-
 def test_minhash_estimates_jaccard() -> None:
     # Over many pairs the share of equal values tracks the true 3-gram Jaccard
     # within the sketch's standard error (about 0.044 at 0.5).

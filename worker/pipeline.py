@@ -64,9 +64,9 @@ class Analyser:
         segment.to_simplified("預熱")
         simplified_only_table()  # detect_script's table, built once
         garbled.common_table()
-        # One pass through the array-based stages: numpy sets up what their
-        # first call needs (the MinHash's unique and outer product) in the
-        # parent, where the children share it, not in each child (5 MB each).
+        # One pass through the array-based stages (garbled, detect_script, the
+        # MinHash): numpy sets up what their first call needs in the parent,
+        # where the children share it, not in each child.
         garbled.check("預熱文章")
         detect_script("預熱文章", "预热文章")
         fp.sketch(fp.letters("预热文章，预热文章"))

@@ -4,22 +4,10 @@ The exact fingerprint ignores everything a re-send changes without changing
 the story: wrapping, spacing, punctuation, full/half width (NFKC), case, and
 Traditional versus Simplified script (the input is already Simplified).
 
-The near-duplicate sketch is a MinHash over the character 3-grams of those
-same letters. Chinese has no spaces to make words from, and 3-grams held up
-better than 5-grams against scattered edits: one changed character spoils
-three 3-grams but five 5-grams.
-
-The MinHash is computed with numpy over all of an article's 3-grams at once.
-A 3-gram is named by its three code points packed into one 63-bit integer
-(21 bits each: every code point fits), so the set of 3-grams is one sort
-and no gram is ever a Python string. Each is hashed to 32 bits with the
-MurmurHash3 64-bit finalizer (a bijection that spreads structured input),
-then put through ``NUM_PERM`` affine permutations ``a * h + b mod 2**32``
-with odd ``a``, the permutations of datasketch's ``affine32`` scheme. The
-sketches of datasketch (xxh32 of each gram's UTF-8, one Python call per gram)
-cost more than the rest of the dedupe inputs together; these estimate the same
-Jaccard similarity as well (docs/dedupe.md, "Quality"), but the two families do
-not compare with each other: see ``FAMILY``.
+The near-duplicate sketch is a MinHash (datasketch) over the character 3-grams
+of those same letters. Chinese has no spaces to make words from, and 3-grams
+held up better than 5-grams against scattered edits: one changed character
+spoils three 3-grams but five 5-grams.
 """
 
 from __future__ import annotations
@@ -27,8 +15,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import numpy as np
 import xxhash
+from datasketch import MinHash
 
 _NOT_LETTERS = re.compile(r"[\W_]+")
 # Letters per shingle.
@@ -37,21 +25,11 @@ GRAM = 3
 # them (see worker.dedupe.index); all of them estimate the similarity, so the
 # estimate's standard error at 0.5 is about 0.044.
 NUM_PERM = 128
-# Which MinHash family made a sketch. Sketches of different families share no
-# more values than chance, so a stored sketch of another family is never a
-# near-duplicate candidate (its bands differ) and never reaches a threshold:
-# after a deploy that changes the family, near-duplicates are found among
-# articles registered since (exact duplicates, by fingerprint, still across
-# it), and the older entries expire with their window (docs/dedupe.md).
-FAMILY = 2
 _SEED = 1
-# Drawn once, as datasketch draws affine32 permutations: every process must
-# use the same ones.
-_rng = np.random.RandomState(_SEED)
-_A = _rng.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
-_B = _rng.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
-del _rng
-_U64 = np.uint64
+# The permutations are drawn once: every process must draw the same ones, and
+# drawing them costs more than sketching an article.
+_SLICE = 512
+_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=xxhash.xxh32_intdigest)
 
 
 def letters(simplified: str) -> str:
@@ -83,33 +61,20 @@ def sketch(letters_only: str) -> tuple[bytes, int]:
     """
     if not letters_only:
         return b"", 0
-    grams = np.unique(gram_ids(letters_only))
-    hashed = (_fmix64(grams) >> _U64(32)).astype(np.uint32)
-    # grams x NUM_PERM: an article's 500 grams make a table that fits the CPU cache.
-    values = np.multiply.outer(hashed, _A)
-    values += _B
-    return values.min(axis=0).astype("<u4", copy=False).tobytes(), len(grams)
-
-
-def gram_ids(letters_only: str) -> np.ndarray:
-    """Each 3-gram's code points packed into one integer, in text order (with repeats).
-
-    A text shorter than a gram is one shingle, packed the same way.
-    """
-    codes = np.frombuffer(letters_only.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(_U64)
-    if len(codes) < GRAM:
-        codes = np.concatenate([np.zeros(GRAM - len(codes), dtype=_U64), codes])
-    return (codes[:-2] << _U64(42)) | (codes[1:-1] << _U64(21)) | codes[2:]
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finalizer, element-wise (wrapping multiplication is the point)."""
-    h = h ^ (h >> _U64(33))
-    h *= _U64(0xFF51AFD7ED558CCD)
-    h ^= h >> _U64(33)
-    h *= _U64(0xC4CEB9FE1A85EC53)
-    h ^= h >> _U64(33)
-    return h
+    grams = {letters_only[i : i + GRAM] for i in range(max(1, len(letters_only) - GRAM + 1))}
+    mh = MinHash(
+        num_perm=NUM_PERM,
+        seed=_SEED,
+        hashfunc=xxhash.xxh32_intdigest,
+        permutations=_TEMPLATE.permutations,
+        scheme=_TEMPLATE.scheme,
+    )
+    shingles = [g.encode("utf-8") for g in grams]
+    # In slices: datasketch builds a grams x NUM_PERM matrix per call, and one
+    # that fits the CPU cache is three times faster than one for a whole article.
+    for start in range(0, len(shingles), _SLICE):
+        mh.update_batch(shingles[start : start + _SLICE])
+    return mh.hashvalues.astype("<u4", copy=False).tobytes(), len(grams)
 
 
 def jaccard(a: str, b: str) -> float:
