@@ -36,6 +36,7 @@ import psutil
 import redis
 
 from bench.corpus import SIGHAN, stream
+from bench.stages import report as stage_report
 from tests.support import Bridge, RedisServer, Worker, newsflow_env
 from worker import pipeline
 from worker.config import Settings
@@ -47,6 +48,10 @@ OUT = ROOT / "bench" / "out"
 # 7 minutes on 2 cores); full adds the scaling steps 1, 2, 4, ... (`make bench-full`).
 PROFILES = {"quick": 5_000, "full": 20_000, "smoke": 300}
 LATENCY_SECONDS = {"quick": 10, "full": 20, "smoke": 5}
+# The share of the articles the entity model's rows run.
+MODEL_SHARE = 0.2
+# Articles of 400-560 characters in the stage table (bench/stages.py).
+STAGE_ARTICLES = {"quick": 200, "full": 600, "smoke": 50}
 
 
 # -- bare pool -----------------------------------------------------------------
@@ -388,14 +393,22 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rows = []
     recognisers = args.entities.split(",")
-    report["entity_cost"] = entity_cost(articles, engines, recognisers)
+    # The stage table and each engine's pipeline against the bare engine, in one process
+    # (bench/stages.py): what an article costs around segmentation.
+    report["stages"] = stage_report(
+        engines, recognisers, n=STAGE_ARTICLES[args.profile], repeat=2, sighan=args.data
+    )
+    print()
     for engine, entities in ((e, r) for e in engines for r in recognisers):
         settings = Settings(engine=engine, entities=entities)
+        # The model costs many times the rest of an article: its rows take a share of the
+        # articles, so that `make bench` stays within minutes (the ratio is per article).
+        chosen = articles[: max(1, int(len(articles) * MODEL_SHARE))] if entities == "model" else articles
         for p in procs:
             bares, reals = [], []
             for _ in range(rounds):
-                bares.append(run_bare(articles, p, settings, decisions))
-                reals.append(run_real(articles, p, engine, entities))
+                bares.append(run_bare(chosen, p, settings, decisions))
+                reals.append(run_real(chosen, p, engine, entities))
             bare, real = _combined(bares), _combined(reals)
             ratio = real["rate"] / bare["rate"]
             mem = real["memory"]
@@ -412,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                     bare["rate"],
                     real["rate"],
                     f"{ratio:.2f}",
-                    f"{chars / real['seconds']:,.0f}",
+                    f"{sum(len(a['text']) for a in chosen) * rounds / real['seconds']:,.0f}",
                     max(uss) if uss else 0.0,
                     mem["pool_pss_mb"],
                     f"{real['redis_cpu_ms_per_article']:.3f}",
@@ -459,32 +472,6 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(f"\nreport: {args.out}")
     return 0
-
-
-def entity_cost(
-    articles: list[dict[str, Any]], engines: list[str], recognisers: list[str], sample: int = 200
-) -> list[dict[str, Any]]:
-    """Analysis time per article on one thread, each engine with each recogniser; prints a table.
-
-    The difference between ``model`` and ``pos`` is what the entity model costs
-    an article (its pieces batched per article here, per batch in a worker).
-    """
-    chosen = articles[:sample]
-    rows, out = [], []
-    for engine in engines:
-        for entities in recognisers:
-            settings = Settings(engine=engine, entities=entities)
-            analyser = pipeline.Analyser.from_settings(settings)
-            pipeline.process({"id": "warmup", "text": "预热文章。"}, MemoryIndex(), analyser, settings)
-            index, started = MemoryIndex(), time.perf_counter()
-            for raw in chosen:
-                pipeline.process(raw, index, analyser, settings)
-            ms = (time.perf_counter() - started) * 1000 / len(chosen)
-            out.append({"engine": engine, "entities": entities, "ms_per_article": ms})
-            rows.append([engine, entities, f"{ms:.2f}"])
-    title = f"Stages per article, one thread ({len(chosen)} articles)"
-    print(table(title, ["engine", "entities", "ms"], rows))
-    return out
 
 
 def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:

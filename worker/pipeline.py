@@ -28,7 +28,7 @@ from worker.stages import entities, garbled, keywords, segment
 from worker.stages import entity_model as ner
 from worker.stages import fingerprint as fp
 from worker.stages.normalise import dewrap, drop_repeats
-from worker.stages.script import detect_script, simplified_only
+from worker.stages.script import detect_script, simplified_only_table
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,14 @@ class Analyser:
         """
         self.engine.tag("预热")
         segment.to_simplified("預熱")
-        simplified_only()  # detect_script's table, built once
-        garbled.common_characters()
+        simplified_only_table()  # detect_script's table, built once
+        garbled.common_table()
+        # One pass through the array-based stages (garbled, detect_script, the
+        # MinHash): numpy sets up what their first call needs in the parent,
+        # where the children share it, not in each child.
+        garbled.check("預熱文章")
+        detect_script("預熱文章", "预热文章")
+        fp.sketch(fp.letters("预热文章，预热文章"))
 
     @property
     def entity_kinds(self) -> tuple[str, ...]:

@@ -33,6 +33,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
+
+from worker.stages.normalise import code_points, han_mask
 from worker.stages.segment import convert
 
 COMMON_CHARS = Path(__file__).resolve().parent.parent / "data" / "common_chars.txt"
@@ -57,10 +60,6 @@ MIN_HAN = 16
 REPLACEMENT_SHARE = 0.02
 REPLACEMENT_MIN = 8
 
-_HAN = re.compile("[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
-# Private-use code points: what GB18030 decoders give for GBK's user-defined
-# areas, where mis-decoded bytes often land; counted as rare Han characters.
-_PRIVATE = re.compile("[\ue000-\uf8ff]")
 _NON_SPACE = re.compile(r"\S")
 _LATIN1 = re.compile("[\u00c0-\u00ff]")
 
@@ -125,14 +124,27 @@ def common_characters() -> frozenset[str]:
     )
 
 
+@cache
+def common_table() -> np.ndarray:
+    """:func:`common_characters` as a lookup table over the BMP (U+FFFF, where others are clipped: False)."""
+    table = np.zeros(0x10000, dtype=bool)
+    table[[ord(c) for c in common_characters()]] = True
+    table[0xFFFF] = False
+    return table
+
+
 def rare_share(text: str) -> tuple[float, int]:
     """The share of rare Han characters (private-use code points counted as rare) and the Han count."""
-    han = _HAN.findall(text)
-    private = len(_PRIVATE.findall(text))
-    total = len(han) + private
+    # Counted over the code points as arrays: a per-character lookup cost as much as the tagging.
+    codes = code_points(text)
+    han = int(np.count_nonzero(han_mask(codes)))
+    # Private-use code points: what GB18030 decoders give for GBK's user-defined
+    # areas, where mis-decoded bytes often land; counted as rare Han characters.
+    private = int(np.count_nonzero((codes >= 0xE000) & (codes <= 0xF8FF)))
+    total = han + private
     if not total:
         return 0.0, 0
-    common = sum(map(common_characters().__contains__, han))
+    common = int(np.count_nonzero(common_table()[np.minimum(codes, 0xFFFF)]))  # common ones are all Han
     return (total - common) / total, total
 
 

@@ -10,6 +10,7 @@ appeared in the article. docs/entities.md describes the format.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,11 +64,20 @@ def _key(word: str) -> str:
 def _is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
     if len(key) < 2 or key in stopwords or key.lower() in stopwords:
         return False
-    # "eng" (a Latin word: AI, TSMC) starts like "e" (interjection) but can be a keyword.
-    if pos != "eng" and pos.startswith(_NOT_KEYWORD_POS):
+    if not _keyword_pos(pos):
         return False
+    # Letters only (most words): no digit, and a letter. Else look closer.
+    if key.isalpha():
+        return True
     # No bare numbers, dates or amounts, in any script: 2005, ２００５, 3.5%.
     return not any(ch.isdigit() for ch in key) and any(ch.isalpha() for ch in key)
+
+
+@cache
+def _keyword_pos(pos: str) -> bool:
+    """Whether a word so tagged may be a keyword; worked out once per tag."""
+    # "eng" (a Latin word: AI, TSMC) starts like "e" (interjection) but can be a keyword.
+    return pos == "eng" or not pos.startswith(_NOT_KEYWORD_POS)
 
 
 def keywords(
@@ -84,25 +94,42 @@ def keywords(
     ``spans`` are the article's entity mentions (:func:`entity_spans`): a token
     that overlaps one is replaced by the whole entity, written as in ``text``.
     """
-    counts: Counter[str] = Counter()
+    counts: dict[str, int] = {}  # key -> count, in the order keys first appear
     shown: dict[str, str] = {}  # key -> first form seen in the article
     order: list[str] = []
-    for word, pos, start in _units(tokens, spans, text):
-        key = analysis_form(simplified[start : start + len(word)])
-        if not _is_candidate(key, pos, lex.stopwords):
+    form = analysis_form(simplified)  # once for the text, not once per token
+    stopwords = lex.stopwords
+    checked: dict[tuple[str, str], bool] = {}  # (key, POS) -> candidate, within this article
+    # A one-character word is never a candidate (its key has its length): left out in one comprehension.
+    for word, pos, start in [u for u in _units(tokens, spans, text) if len(u[0]) > 1]:
+        key = form[start : start + len(word)]
+        ok = checked.get((key, pos))
+        if ok is None:
+            ok = checked[(key, pos)] = _is_candidate(key, pos, stopwords)
+        if not ok:
             continue
-        counts[key] += 1
-        shown.setdefault(key, word)
-        order.append(key)
+        if key in counts:
+            counts[key] += 1
+        else:
+            counts[key] = 1
+            shown[key] = word
+        if method == "textrank":
+            order.append(key)
     if not counts:
         return []
     if method == "textrank":
         scores = _textrank(order)
+        # Ties go to the word that appeared first: ``counts`` is in that order.
+        first = {w: i for i, w in enumerate(counts)}
+        best = sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:top]
     else:
         total = sum(counts.values())
-        scores = {w: c / total * lex.idf.get(w, lex.median_idf) for w, c in counts.items()}
-    first = {w: i for i, w in reversed(list(enumerate(order)))}
-    best = sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:top]
+        idf, median = lex.idf, lex.median_idf
+        # (-score, first appearance, key): sorted as tuples, ties to the word that appeared first.
+        ranked = sorted(
+            [(-(c / total * idf.get(k, median)), i, k) for i, (k, c) in enumerate(counts.items())]
+        )
+        best = [(k, -negative) for negative, _, k in ranked[:top]]
     return [{"w": shown[w], "weight": round(score, 4)} for w, score in best]
 
 
@@ -136,21 +163,21 @@ def _units(tokens: list[Token], spans: Sequence[Span], text: str) -> list[Token]
     mentions = sorted(spans)  # mentions never overlap: by start is also by end
     if not mentions:
         return tokens
+    # Tokens and mentions are both in text order without overlaps, so the
+    # tokens a mention overlaps are one run, found by bisection; the tokens
+    # between runs are copied as slices.
+    starts = [start for _, _, start in tokens]
+    ends = [start + len(word) for word, _, start in tokens]
     units: list[Token] = []
-    emitted: set[int] = set()
-    k = 0
-    for word, pos, start in tokens:
-        end = start + len(word)
-        while k < len(mentions) and mentions[k][1] <= start:
-            k += 1
-        j = k
-        while j < len(mentions) and mentions[j][0] < end:
-            if j not in emitted:
-                emitted.add(j)
-                m_start, m_end, kind = mentions[j]
-                if kind in _KEYWORD_KINDS:
-                    units.append((text[m_start:m_end], "n", m_start))
-            j += 1
-        if j == k:
-            units.append((word, pos, start))
+    cursor = 0
+    for m_start, m_end, kind in mentions:
+        first, last = bisect_right(ends, m_start), bisect_left(starts, m_end)
+        if first >= last:  # overlaps no token
+            continue
+        if first > cursor:
+            units += tokens[cursor:first]
+        if kind in _KEYWORD_KINDS:
+            units.append((text[m_start:m_end], "n", m_start))
+        cursor = max(cursor, last)
+    units += tokens[cursor:]
     return units

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from collections import Counter
 
+import numpy as np
+
 # Passages shorter than this many letters (punctuation and spaces not counted)
 # are never removed: a dateline or a short refrain legitimately recurs.
 MIN_REPEAT = 40
@@ -38,6 +40,20 @@ def is_cjk(ch: str) -> bool:
 def is_han(ch: str) -> bool:
     o = ord(ch)
     return 0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3FFFF
+
+
+def code_points(text: str) -> np.ndarray:
+    """The text's code points as an array, for counting over a whole text at C speed."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+def han_mask(codes: np.ndarray) -> np.ndarray:
+    """:func:`is_han` for each of :func:`code_points`."""
+    return (
+        ((codes >= 0x3400) & (codes <= 0x9FFF))
+        | ((codes >= 0xF900) & (codes <= 0xFAFF))
+        | ((codes >= 0x20000) & (codes <= 0x3FFFF))
+    )
 
 
 def is_letter(ch: str) -> bool:
@@ -155,6 +171,38 @@ def _digit_run_touches_cjk(text: str, i: int, step: int) -> bool:
     return 0 <= i < len(text) and is_cjk(text[i])
 
 
+_LETTER = re.compile(r"[^\W_]")
+_NOT_LETTERS = re.compile(r"[\W_]+")
+
+
+class _Fold(dict[int, str]):
+    """A ``str.translate`` table: each letter's NFKC case fold, worked out once per character.
+
+    A letter whose fold is not one character maps to two, so a changed length
+    tells that the text cannot be compared letter for letter.
+    """
+
+    def __missing__(self, code: int) -> str:
+        folded = unicodedata.normalize("NFKC", chr(code)).casefold()
+        self[code] = value = folded if len(folded) == 1 else "\0\0"
+        return value
+
+
+_FOLDED = _Fold()
+
+
+def _letter_key(letters: str) -> str | None:
+    r"""Each letter NFKC-normalised and case-folded on its own; None if one becomes more or less than one.
+
+    At C speed: ``letters`` is found with ``[^\W_]``, exactly what is_letter
+    keeps (Unicode L* and N*). Letters that NFKC leaves as they are (most
+    text) fold with one casefold, which works character by character; else
+    with one table lookup per letter.
+    """
+    key = letters.casefold() if unicodedata.is_normalized("NFKC", letters) else letters.translate(_FOLDED)
+    return key if len(key) == len(letters) else None
+
+
 def drop_repeats(text: str, min_repeat: int = MIN_REPEAT) -> tuple[str, int]:
     """Remove passages that already appeared earlier in the same text.
 
@@ -170,18 +218,17 @@ def drop_repeats(text: str, min_repeat: int = MIN_REPEAT) -> tuple[str, int]:
     ellipsis) goes with the copy; the mark that ends the kept clause stays, and
     so does one line break if the copy was a paragraph of its own.
     """
-    letters: list[str] = []
-    where: list[int] = []  # index in ``text`` of each letter
-    for i, ch in enumerate(text):
-        if is_letter(ch):
-            letters.append(unicodedata.normalize("NFKC", ch).casefold())
-            where.append(i)
-    n = len(letters)
+    found = _NOT_LETTERS.sub("", text)
+    n = len(found)
     if n < 2 * min_repeat:
         return text, 0
-    key = "".join(letters) if all(len(c) == 1 for c in letters) else None
+    key = _letter_key(found)
     if key is None:  # NFKC expanded some letter; compare by position instead
         return text, 0
+    # Most articles repeat no gram at all: then there is nothing to find.
+    if len({key[i : i + _GRAM] for i in range(n - _GRAM + 1)}) == max(0, n - _GRAM + 1):
+        return text, 0
+    where = [m.start() for m in _LETTER.finditer(text)]  # index in ``text`` of each letter
 
     first_seen: dict[str, int] = {}
     passages: list[tuple[int, int]] = []  # [start, end) in letter positions

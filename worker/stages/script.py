@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from worker.stages.normalise import is_han
+import numpy as np
+
+from worker.stages.normalise import code_points, han_mask
 from worker.stages.segment import convert, to_simplified
 
 # Below this share of Han characters among the letters, the text is not Chinese.
@@ -14,10 +16,9 @@ MIN_HAN_SHARE = 0.2
 # for the text to count as mixed; less is taken as stray characters or quotes.
 MIXED_SHARE = 0.1
 
-# The same ranges as normalise.is_han, and what normalise.is_letter counts
-# (Unicode letters and numbers: str.isalnum, which is what \w means less "_").
-_HAN = re.compile("[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
-_LETTER = re.compile(r"[^\W_]")
+# What normalise.is_letter does not count (all but Unicode letters and numbers: str.isalnum,
+# which is what \w means less "_").
+_NOT_LETTER = re.compile(r"[\W_]")
 
 # The Han blocks whose characters OpenCC maps (the BMP ones: its s2t table has
 # nothing outside them worth a per-character call).
@@ -51,6 +52,18 @@ def simplified_only() -> frozenset[str]:
     )
 
 
+_BMP = 0xFFFF
+
+
+@cache
+def simplified_only_table() -> np.ndarray:
+    """:func:`simplified_only` as a lookup table over the BMP (its last entry, U+FFFF, is False)."""
+    table = np.zeros(_BMP + 1, dtype=bool)
+    table[[ord(c) for c in simplified_only()]] = True
+    table[_BMP] = False
+    return table
+
+
 def detect_script(text: str, simplified: str | None = None) -> str:
     """Classify by the characters that differ between the two scripts.
 
@@ -61,13 +74,15 @@ def detect_script(text: str, simplified: str | None = None) -> str:
     simplified = to_simplified(text) if simplified is None else simplified
     if len(simplified) != len(text):
         raise ValueError("the simplified form must be aligned with the text")
-    # C-level counting: a per-character Python loop cost as much as segmenting.
-    han = len(_HAN.findall(text))
-    letters = len(_LETTER.findall(text))
-    changed = [a for a, b in zip(text, simplified, strict=True) if a != b]
-    trad = sum(map(is_han, changed))
-    simp_only = simplified_only()
-    simp = sum(map(simp_only.__contains__, text)) - sum(map(simp_only.__contains__, changed))
+    # Whole-text array operations: a per-character Python loop cost as much as segmenting.
+    letters = len(text) - len(_NOT_LETTER.findall(text))  # the few non-letters are fewer strings
+    codes = code_points(text)
+    is_han = han_mask(codes)
+    changed = codes != code_points(simplified)
+    simp_only = simplified_only_table()[np.minimum(codes, _BMP)]
+    han = int(np.count_nonzero(is_han))
+    trad = int(np.count_nonzero(changed & is_han))
+    simp = int(np.count_nonzero(simp_only & ~changed))
     if not han or han < MIN_HAN_SHARE * letters:
         return "other"
     specific = trad + simp

@@ -32,6 +32,8 @@ import string
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import accumulate
+from operator import itemgetter
 from pathlib import Path
 
 import opencc
@@ -51,6 +53,9 @@ PROJECT_DICT = DATA / "userdict.txt"
 CONVERSION = "t2s"
 
 _FOLD = str.maketrans({chr(ord(ch) + 0xFEE0): ch for ch in string.ascii_letters + string.digits + "+#&._%-"})
+# Runs of characters to fold: a C-speed search, and the table looked up only for
+# them (a translate of the whole text costs a dictionary lookup per character).
+_FOLDABLE = re.compile("[" + re.escape("".join(chr(o) for o in _FOLD)) + "]+")
 
 # Runs that jieba would tear apart: URLs, e-mail addresses, numbers with
 # separators, Latin words with inner dots, hyphens or digits (COVID-19, U.S).
@@ -103,7 +108,11 @@ def analysis_form(simplified: str) -> str:
 
     Same length as its input, so offsets carry over unchanged.
     """
-    return simplified.translate(_FOLD)
+    return _FOLDABLE.sub(_fold_run, simplified)
+
+
+def _fold_run(run: re.Match[str]) -> str:
+    return run.group().translate(_FOLD)
 
 
 # The HMM reads an out-of-dictionary run only while such runs make up at most
@@ -292,7 +301,11 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
                 user_tags[word] = tag
 
         def rs_tag(s: str) -> list[tuple[str, str]]:
-            return [(w, user_tags.get(w, t)) for w, t in rs.tag(s, hmm)]
+            pairs = rs.tag(s, hmm)
+            # Few words have a dictionary tag: rebuild only their pairs.
+            for i in [i for i, (w, _) in enumerate(pairs) if w in user_tags]:
+                pairs[i] = (pairs[i][0], user_tags[pairs[i][0]])
+            return pairs
 
         return Engine(name, cut=lambda s: rs.cut(s, hmm), tag=rs_tag)
     raise ValueError(f"unknown engine {name!r}")
@@ -386,15 +399,22 @@ def tag(text: str, simplified: str, eng: Engine) -> list[Token]:
     tokens: list[Token] = []
     eng.begin()
     form = _aligned_form(text, simplified)
+    same = form == text
     for start, end, protected in _spans(form):
         if protected:
             tokens.append((text[start:end], "eng" if form[start].isalpha() else "m", start))
             continue
-        offset = start
-        for word, pos in eng.tag(form[start:end]):
-            if not word.isspace():
-                tokens.append((text[offset : offset + len(word)], pos, offset))
-            offset += len(word)
+        # One pass: each word's offset is the running sum of the lengths before it.
+        pairs = eng.tag(form[start:end])
+        offsets = accumulate(map(len, map(itemgetter(0), pairs)), initial=start)
+        if same:  # the engine's words are the text's own
+            tokens += [(w, pos, at) for (w, pos), at in zip(pairs, offsets, strict=False) if not w.isspace()]
+        else:
+            tokens += [
+                (text[at : at + len(w)], pos, at)
+                for (w, pos), at in zip(pairs, offsets, strict=False)
+                if not w.isspace()
+            ]
     return tokens
 
 
@@ -425,11 +445,24 @@ def _aligned_form(text: str, simplified: str, fold: bool = True) -> str:
     return analysis_form(simplified) if fold else simplified
 
 
+# A protected run is printable ASCII throughout, and the character before it
+# decides nothing its lookbehinds would not (it is no printable ASCII): so the
+# runs are looked for only inside such stretches, which a C-speed scan finds.
+# Searching the whole text tried every alternative at every Han character.
+_ASCII_RUN = re.compile(r"[!-~]+")
+
+
+def _protected(text: str) -> Iterator[re.Match[str]]:
+    """``_PROTECTED.finditer(text)``, searched only where it can match."""
+    for run in _ASCII_RUN.finditer(text):
+        yield from _PROTECTED.finditer(text, run.start(), run.end())
+
+
 def _spans(text: str) -> list[tuple[int, int, bool]]:
     """Split ``text`` into plain stretches and protected runs (URLs, numbers)."""
     spans: list[tuple[int, int, bool]] = []
     cursor = 0
-    for match in _PROTECTED.finditer(text):
+    for match in _protected(text):
         if match.start() > cursor:
             spans.append((cursor, match.start(), False))
         spans.append((match.start(), match.end(), True))
