@@ -69,27 +69,33 @@ def project_articles() -> list[Article]:
     return kept
 
 
+def line_groups(path: Path, min_chars: int, limit: int | None = None) -> list[str]:
+    """Consecutive non-blank lines of ``path``, spaces removed, joined into texts of ``min_chars`` and up."""
+    groups: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in path.read_text("utf-8").splitlines():
+        line = _WS.sub("", line)
+        if not line:
+            continue
+        current.append(line)
+        size += len(line)
+        if size >= min_chars:
+            groups.append("\n".join(current))
+            current, size = [], 0
+            if limit is not None and len(groups) >= limit:
+                break
+    return groups
+
+
 def sighan_articles(per_file: int, root: Path = SIGHAN, min_chars: int = 500) -> list[list[Article]]:
     """Consecutive-line articles from each SIGHAN file, in order; [] when absent."""
     if not root.is_dir():
         return []
     files = []
     for path in sorted(root.glob("*.utf8")):
-        groups: list[Article] = []
-        current: list[str] = []
-        size = 0
-        for line in path.read_text("utf-8").splitlines():
-            line = _WS.sub("", line)
-            if not line:
-                continue
-            current.append(line)
-            size += len(line)
-            if size >= min_chars:
-                groups.append(Article(f"{path.stem}/{len(groups)}", path.stem, "\n".join(current)))
-                current, size = [], 0
-                if len(groups) >= 2 * per_file:
-                    break
-        files.append(groups)
+        texts = line_groups(path, min_chars, limit=2 * per_file)
+        files.append([Article(f"{path.stem}/{n}", path.stem, text) for n, text in enumerate(texts)])
     return files
 
 

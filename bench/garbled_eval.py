@@ -23,19 +23,19 @@ own copy and from what mis-decoding does to any text.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+from bench.dedupe_corpus import line_groups
 from worker.stages import garbled
 from worker.stages.segment import convert
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGHAN = ROOT.parent / "shared" / "eval" / "sighan2005"
 FILES = ("as_testing_gold.utf8", "cityu_test_gold.utf8", "pku_test_gold.utf8", "msr_test_gold.utf8")
-_WS = re.compile(r"[\s\u3000]+")
+
 
 GARBLINGS = {
     "UTF-8 read as GB18030": lambda t: t.encode("utf-8").decode("gb18030", "replace"),
@@ -49,20 +49,7 @@ GARBLINGS = {
 
 def articles(root: Path, min_chars: int) -> list[tuple[str, str]]:
     """``(corpus, text)`` for every article of every file, lines joined with newlines."""
-    out = []
-    for name in FILES:
-        current: list[str] = []
-        size = 0
-        for line in (root / name).read_text("utf-8").splitlines():
-            line = _WS.sub("", line)
-            if not line:
-                continue
-            current.append(line)
-            size += len(line)
-            if size >= min_chars:
-                out.append((name.split("_")[0], "\n".join(current)))
-                current, size = [], 0
-    return out
+    return [(name.split("_")[0], text) for name in FILES for text in line_groups(root / name, min_chars)]
 
 
 def main(argv: list[str] | None = None) -> int:
