@@ -20,6 +20,9 @@ import redis
 from tests.support import ROOT, RedisServer, free_port, newsflow_env, wait_for
 from worker.errors import EXIT_REDIS, EXIT_USAGE
 
+# Each test runs the real `newsflow` command in a process of its own, some against real servers.
+pytestmark = pytest.mark.e2e
+
 PASSWORD = "s3cret/with#odd@chars%+"
 
 

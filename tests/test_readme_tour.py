@@ -24,6 +24,9 @@ import redis
 
 from tests.support import ROOT, free_port, wait_for
 
+# Real redis-server and worker processes, started by the README's own commands.
+pytestmark = pytest.mark.e2e
+
 README = ROOT / "README.md"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jieba
 import jieba.posseg
+import pytest
 
 from producer.client import Client
 from tests.conftest import hard_wrap
@@ -78,6 +79,7 @@ def _cli(*args: str, stdin: bytes, timeout: float) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.e2e  # two real newsflow processes over 100,000 characters
 def test_random_news_characters_are_analysed_by_newsflow_process_and_segment(tmp_path: Path):
     """30,000 characters of noise: before the budget they took about 12 s; the bound here is generous."""
     text = news_noise(30_000)
