@@ -26,6 +26,17 @@ _SENTENCE = re.compile(r"[^。！？]+[。！？]")
 SIGHAN = ROOT.parent / "shared" / "eval" / "sighan2005"
 
 
+def find_eval_data(name: str, explicit: str | None = None) -> Path | None:
+    """``explicit``, else the nearest ``shared/eval/<name>`` above the repository; None if absent."""
+    if explicit:
+        return Path(explicit)
+    for parent in ROOT.parents:
+        candidate = parent / "shared" / "eval" / name
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
 def sentences(sighan: Path = SIGHAN) -> list[str]:
     to_simplified = opencc.OpenCC("t2s")
     if sighan.is_dir():

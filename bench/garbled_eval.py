@@ -28,12 +28,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.dedupe_corpus import line_groups
+from bench.dedupe_corpus import SIGHAN, line_groups
 from worker.stages import garbled
 from worker.stages.segment import convert
 
-ROOT = Path(__file__).resolve().parent.parent
-SIGHAN = ROOT.parent / "shared" / "eval" / "sighan2005"
 FILES = ("as_testing_gold.utf8", "cityu_test_gold.utf8", "pku_test_gold.utf8", "msr_test_gold.utf8")
 
 

@@ -41,27 +41,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.corpus import find_eval_data
 from worker import pipeline
 from worker.config import Settings
 from worker.dedupe import Decision
 from worker.stages import segment
 
-ROOT = Path(__file__).resolve().parent.parent
 FILE = "msra_dev.bmes"
 TYPES = {"person": "PER", "place": "LOC", "organization": "ORG"}
 SCRIPTS = ("Simplified", "Traditional")
 
 Gold = set[tuple[int, int, str]]
-
-
-def find_data(explicit: str | None) -> Path | None:
-    if explicit:
-        return Path(explicit)
-    for parent in ROOT.parents:
-        candidate = parent / "shared" / "eval" / "msra-ner"
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 def read_bmes(path: Path) -> list[tuple[str, Gold]]:
@@ -234,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
 
-    data = find_data(args.data)
+    data = find_eval_data("msra-ner", args.data)
     if data is None or not (data / FILE).is_file():
         print(f"bench.ner_eval: no {FILE} under {data or '../shared/eval/msra-ner'}; nothing to score.")
         return 0

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from bench.corpus import find_eval_data
 from worker.config import Settings
 from worker.embedded import segment_lines
 from worker.stages import keywords, segment
@@ -40,16 +41,6 @@ CORPORA = [  # (name, script, file)
     ("MSR", "Simp", "msr_test_gold.utf8"),
 ]
 CONVERSIONS = ("t2s", "tw2s", "hk2s", "tw2sp")
-
-
-def find_data(explicit: str | None) -> Path | None:
-    if explicit:
-        return Path(explicit)
-    for parent in ROOT.parents:
-        candidate = parent / "shared" / "eval" / "sighan2005"
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 def read_gold(path: Path) -> list[list[str]]:
@@ -195,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explore", action="store_true", help="also score the variants tried")
     args = parser.parse_args(argv)
 
-    data_dir = find_data(args.data)
+    data_dir = find_eval_data("sighan2005", args.data)
     if data_dir is None or not data_dir.is_dir():
         print("seg_eval: SIGHAN 2005 gold files not found (../shared/eval/sighan2005); skipping.")
         return 0

@@ -13,6 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +28,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def http_get(url: str, auth: str | None = None, timeout: float = 10) -> tuple[int, bytes]:
+    """GET ``url``, with HTTP basic ``user:password`` if given: ``(status, body)``, status 0 if none."""
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition"):

@@ -15,9 +15,7 @@ import socket
 import subprocess
 import sys
 import tomllib
-import urllib.request
 import uuid
-from base64 import b64encode
 from pathlib import Path
 
 import orjson
@@ -26,7 +24,7 @@ import redis
 
 from producer.client import Client
 from tests.compose import COMPOSE, load, resolve
-from tests.support import ROOT, RedisServer, free_port, wait_for
+from tests.support import ROOT, RedisServer, free_port, http_get, wait_for
 from worker.config import Settings
 
 BIN = Path(sys.executable).parent
@@ -266,16 +264,7 @@ def stack(compose, redis_server: RedisServer, tmp_path_factory):
 
 
 def _get(url: str, auth: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url)
-    if auth:
-        request.add_header("Authorization", "Basic " + b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0, b""
+    return http_get(url, auth, timeout=5)
 
 
 def test_worker_service_command_processes_an_article_and_passes_its_healthcheck(stack):

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 import uuid
-from base64 import b64encode
 from pathlib import Path
 
 import orjson
@@ -15,7 +12,7 @@ import pytest
 
 from producer.client import Client
 from producer.status import collect
-from tests.support import ROOT, free_port, newsflow_env, wait_for
+from tests.support import ROOT, free_port, http_get, newsflow_env, wait_for
 from worker.app import make_app
 from worker.config import Settings
 
@@ -23,16 +20,9 @@ AUTH = "ops:flower-pass"
 
 
 def _get(url: str, auth: str | None = AUTH) -> tuple[int, object]:
-    request = urllib.request.Request(url)
-    if auth:
-        request.add_header("Authorization", "Basic " + b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0, None
+    """``(status, parsed JSON body)``; the body is None unless the request succeeded."""
+    status, body = http_get(url, auth)
+    return status, orjson.loads(body) if 200 <= status < 300 else None
 
 
 @pytest.fixture
