@@ -353,3 +353,19 @@ def test_candidate_check_matches_the_reference() -> None:
             assert keywords._is_candidate(key, pos, lex.stopwords) == slow_is_candidate(
                 key, pos, lex.stopwords
             )
+
+
+def test_idf_table_marks_exactly_the_words_that_can_never_be_keywords() -> None:
+    # The checks on the word itself are worked out once per vocabulary entry at
+    # load; every entry must say what the per-word check says, for every entry.
+    lex = keywords.lexicon()
+    marked = {w for w, weight in lex.idf.items() if weight == keywords.NOT_KEYWORD}
+    sw = lex.stopwords
+
+    def never(w: str) -> bool:
+        return (
+            w in sw or w.lower() in sw or any(ch.isdigit() for ch in w) or not any(ch.isalpha() for ch in w)
+        )
+
+    assert marked == {w for w in lex.idf if never(w)}
+    assert marked and len(marked) < len(lex.idf) / 100

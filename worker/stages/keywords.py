@@ -15,12 +15,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import add, itemgetter
 from pathlib import Path
 
 from worker.stages.entities import KINDS
 from worker.stages.entity_model import Span
 from worker.stages.interning import one_object_per_value
-from worker.stages.segment import DATA, Token, analysis_form, read_words, to_simplified
+from worker.stages.segment import DATA, Token, analysis_form, read_words
 
 # Entities of these kinds may be keywords, in their whole form.
 _KEYWORD_KINDS = frozenset(KINDS)
@@ -31,10 +32,17 @@ _NOT_KEYWORD_POS = ("x", "m", "mq", "q", "r", "u", "p", "c", "d", "e", "y", "o",
 NEWS_STOPWORDS = DATA / "stopwords.txt"
 
 
+# The weight of a word in the IDF table that can never be a keyword (a stopword, a number).
+NOT_KEYWORD = -1.0
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """What keyword extraction needs: IDF table and stopwords, loaded once."""
 
+    # jieba's IDF of each word, or NOT_KEYWORD for a word that fails the checks on the
+    # word itself (:func:`_key_allowed`): worked out once per vocabulary entry at load,
+    # so an article needs one lookup per distinct word for both.
     idf: dict[str, float]
     median_idf: float
     stopwords: frozenset[str]
@@ -53,31 +61,41 @@ def lexicon(user_stopwords: str = "") -> Lexicon:
     words = set(tfidf.stop_words)
     for path in [NEWS_STOPWORDS] + ([Path(user_stopwords)] if user_stopwords else []):
         words.update(read_words(path))
-    return Lexicon(one_object_per_value(tfidf.idf_freq), tfidf.median_idf, frozenset(words))
-
-
-def _key(word: str) -> str:
-    """The form a word is counted and looked up under: Simplified, ASCII folded."""
-    return analysis_form(to_simplified(word))
+    stopwords = frozenset(words)
+    idf = tfidf.idf_freq
+    for word in [w for w in idf if not _key_allowed(w, stopwords)]:
+        idf[word] = NOT_KEYWORD
+    return Lexicon(one_object_per_value(idf), tfidf.median_idf, stopwords)
 
 
 def _is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
-    if len(key) < 2 or key in stopwords or key.lower() in stopwords:
-        return False
-    if not _keyword_pos(pos):
-        return False
-    # Letters only (most words): no digit, and a letter. Else look closer.
-    if key.isalpha():
-        return True
-    # No bare numbers, dates or amounts, in any script: 2005, ２００５, 3.5%.
-    return not any(ch.isdigit() for ch in key) and any(ch.isalpha() for ch in key)
+    """Whether a word so tagged, counted under ``key``, may be a keyword."""
+    return len(key) > 1 and _keyword_pos(pos) and _key_allowed(key, stopwords)
 
 
-@cache
+def _key_allowed(key: str, stopwords: frozenset[str]) -> bool:
+    """The checks on the word itself: no stopword, no bare number, date or amount, in any script."""
+    if key in stopwords or key.lower() in stopwords:
+        return False
+    # Letters only (most words): no digit, and a letter. Else look closer: 2005, ２００５, 3.5%.
+    return key.isalpha() or (not any(ch.isdigit() for ch in key) and any(ch.isalpha() for ch in key))
+
+
+class _PosTable(dict[str, bool]):
+    """POS tag -> whether a word so tagged may be a keyword; worked out once per tag, read as a dict."""
+
+    def __missing__(self, pos: str) -> bool:
+        # "eng" (a Latin word: AI, TSMC) starts like "e" (interjection) but can be a keyword.
+        self[pos] = allowed = pos == "eng" or not pos.startswith(_NOT_KEYWORD_POS)
+        return allowed
+
+
+_KEYWORD_POS = _PosTable()
+
+
 def _keyword_pos(pos: str) -> bool:
-    """Whether a word so tagged may be a keyword; worked out once per tag."""
-    # "eng" (a Latin word: AI, TSMC) starts like "e" (interjection) but can be a keyword.
-    return pos == "eng" or not pos.startswith(_NOT_KEYWORD_POS)
+    """Whether a word so tagged may be a keyword."""
+    return _KEYWORD_POS[pos]
 
 
 def keywords(
@@ -94,42 +112,39 @@ def keywords(
     ``spans`` are the article's entity mentions (:func:`entity_spans`): a token
     that overlaps one is replaced by the whole entity, written as in ``text``.
     """
-    counts: dict[str, int] = {}  # key -> count, in the order keys first appear
-    shown: dict[str, str] = {}  # key -> first form seen in the article
-    order: list[str] = []
     form = analysis_form(simplified)  # once for the text, not once per token
-    stopwords = lex.stopwords
-    checked: dict[tuple[str, str], bool] = {}  # (key, POS) -> candidate, within this article
-    # A one-character word is never a candidate (its key has its length): left out in one comprehension.
-    for word, pos, start in [u for u in _units(tokens, spans, text) if len(u[0]) > 1]:
-        key = form[start : start + len(word)]
-        ok = checked.get((key, pos))
-        if ok is None:
-            ok = checked[(key, pos)] = _is_candidate(key, pos, stopwords)
-        if not ok:
-            continue
-        if key in counts:
-            counts[key] += 1
-        else:
-            counts[key] = 1
-            shown[key] = word
-        if method == "textrank":
-            order.append(key)
-    if not counts:
+    pos_ok = _KEYWORD_POS
+    # The tokens whose tag and length allow them (a one-character word never
+    # does: its key has its length), as (key counted under, word as written).
+    picked = [
+        (form[start : start + len(word)], word)
+        for word, pos, start in _units(tokens, spans, text)
+        if len(word) > 1 and pos_ok[pos]
+    ]
+    # key -> count, in the order keys first appear: ties go to the word that appeared first.
+    counts = Counter(map(itemgetter(0), picked))
+    # The checks on the word itself, once per distinct key: the IDF table has them
+    # worked out for the words it knows (Lexicon.idf).
+    idf, median, stopwords = lex.idf, lex.median_idf, lex.stopwords
+    weights: dict[str, float] = {}
+    for key in counts:
+        weight = idf.get(key)
+        if weight is None:
+            weight = median if _key_allowed(key, stopwords) else NOT_KEYWORD
+        if weight != NOT_KEYWORD:
+            weights[key] = weight
+    if not weights:
         return []
     if method == "textrank":
-        scores = _textrank(order)
-        # Ties go to the word that appeared first: ``counts`` is in that order.
-        first = {w: i for i, w in enumerate(counts)}
+        scores = _textrank([key for key, _ in picked if key in weights])
+        first = {w: i for i, w in enumerate(weights)}
         best = sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:top]
     else:
-        total = sum(counts.values())
-        idf, median = lex.idf, lex.median_idf
+        total = sum([counts[key] for key in weights])
         # (-score, first appearance, key): sorted as tuples, ties to the word that appeared first.
-        ranked = sorted(
-            [(-(c / total * idf.get(k, median)), i, k) for i, (k, c) in enumerate(counts.items())]
-        )
+        ranked = sorted([(-(counts[k] / total * w), i, k) for i, (k, w) in enumerate(weights.items())])
         best = [(k, -negative) for negative, _, k in ranked[:top]]
+    shown = dict(reversed(picked))  # key -> the first form seen in the article
     return [{"w": shown[w], "weight": round(score, 4)} for w, score in best]
 
 
@@ -166,8 +181,8 @@ def _units(tokens: list[Token], spans: Sequence[Span], text: str) -> list[Token]
     # Tokens and mentions are both in text order without overlaps, so the
     # tokens a mention overlaps are one run, found by bisection; the tokens
     # between runs are copied as slices.
-    starts = [start for _, _, start in tokens]
-    ends = [start + len(word) for word, _, start in tokens]
+    starts = list(map(itemgetter(2), tokens))
+    ends = list(map(add, starts, map(len, map(itemgetter(0), tokens))))
     units: list[Token] = []
     cursor = 0
     for m_start, m_end, kind in mentions:

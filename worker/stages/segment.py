@@ -302,9 +302,10 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
 
         def rs_tag(s: str) -> list[tuple[str, str]]:
             pairs = rs.tag(s, hmm)
-            # Few words have a dictionary tag: rebuild only their pairs.
-            for i in [i for i, (w, _) in enumerate(pairs) if w in user_tags]:
-                pairs[i] = (pairs[i][0], user_tags[pairs[i][0]])
+            # Few texts hold a word with a dictionary tag (a set operation finds
+            # out at C speed): rebuild only their pairs.
+            if not user_tags.keys().isdisjoint(map(itemgetter(0), pairs)):
+                pairs = [(w, user_tags.get(w, pos)) for w, pos in pairs]
             return pairs
 
         return Engine(name, cut=lambda s: rs.cut(s, hmm), tag=rs_tag)
