@@ -34,25 +34,96 @@ def news_noise(n: int, seed: int = 3) -> str:
     return "".join(rng.choice(pool) for _ in range(n))
 
 
-def _plain_and_bounded() -> tuple[jieba.posseg.POSTokenizer, jieba.posseg.POSTokenizer, segment.HmmBudget]:
-    plain = jieba.posseg.POSTokenizer(jieba.Tokenizer())
-    bounded = jieba.posseg.POSTokenizer(jieba.Tokenizer())
-    budget = segment.HmmBudget(frozenset(jieba.posseg.char_state_tab_P))
-    segment._bound_hmm(bounded.tokenizer, bounded, budget)
-    return plain, bounded, budget
+class Bounded:
+    """jieba with the HMM budget put in front of its HMM, beside the budget itself."""
+
+    def __init__(self) -> None:
+        self.pos = jieba.posseg.POSTokenizer(jieba.Tokenizer())
+        self.budget = segment.HmmBudget(frozenset(jieba.posseg.char_state_tab_P))
+        self.tag = segment._bound_hmm(self.pos.tokenizer, self.pos, self.budget)
+
+
+def reference_tag(bounded: Bounded, sentence: str) -> list[tuple[str, str]]:
+    """The budget in front of posseg, the slow, obvious way: posseg's own steps, the HMM asked first.
+
+    What the engine's tagger did before it appended tuples itself: posseg's
+    ``cut`` with its ``__cut_DAG`` replaced by this generator of ``pair`` objects.
+    """
+    pos, budget, tokenizer = bounded.pos, bounded.budget, bounded.pos.tokenizer
+    detail = pos._POSTokenizer__cut_detail
+
+    def pieces(block: str):  # noqa: ANN202
+        dag = tokenizer.get_DAG(block)
+        route: dict[int, tuple[float, int]] = {}
+        tokenizer.calc(block, dag, route)
+        x, buf = 0, ""
+        while x < len(block):
+            y = route[x][1] + 1
+            if y - x == 1:
+                buf += block[x]
+            else:
+                if buf:
+                    yield buf, "run" if len(buf) > 1 and not tokenizer.FREQ.get(buf) else "chars"
+                    buf = ""
+                yield block[x:y], "word"
+            x = y
+        if buf:
+            yield buf, "run" if len(buf) > 1 and not tokenizer.FREQ.get(buf) else "chars"
+
+    def without_hmm(run: str):  # noqa: ANN202
+        for block in jieba.posseg.re_han_detail.split(run):
+            if jieba.posseg.re_han_detail.match(block):
+                for ch in block:
+                    yield jieba.posseg.pair(ch, pos.word_tag_tab.get(ch, "x"))
+                continue
+            for x in jieba.posseg.re_skip_detail.split(block):
+                if jieba.posseg.re_num.match(x):
+                    yield jieba.posseg.pair(x, "m")
+                elif jieba.posseg.re_eng.match(x):
+                    yield jieba.posseg.pair(x, "eng")
+                elif x:
+                    yield jieba.posseg.pair(x, "x")
+
+    def tag_dag(block: str):  # noqa: ANN202
+        for piece, kind in pieces(block):
+            if kind == "run":
+                yield from detail(piece) if budget.allow(piece) else without_hmm(piece)
+                continue
+            budget.read(len(piece))
+            for word in (piece,) if kind == "word" else piece:
+                yield jieba.posseg.pair(word, pos.word_tag_tab.get(word, "x"))
+
+    reference = jieba.posseg.POSTokenizer(tokenizer)
+    reference._POSTokenizer__cut_DAG = tag_dag
+    return [(p.word, p.flag) for p in reference.cut(sentence)]
 
 
 def test_natural_text_is_segmented_exactly_as_jieba_does(seed_story):
-    plain, bounded, budget = _plain_and_bounded()
+    plain, bounded = jieba.posseg.POSTokenizer(jieba.Tokenizer()), Bounded()
     texts = [seed_story, *(p.read_text("utf-8") for p in sorted(SAMPLES.glob("*.txt")))]
+    texts.append("Apple 和 IBM 在 2024 年 3.5% 的增長，COVID-19\r\n與 U.S. 之間 ＡＢ 12:30 a1b2 。")
     for text in texts:
         simplified = segment.to_simplified(text)
-        budget.reset()
-        assert [tuple(p) for p in bounded.cut(simplified)] == [tuple(p) for p in plain.cut(simplified)]
-        assert budget.skipped == 0
-        budget.reset()
-        assert bounded.tokenizer.lcut(simplified) == plain.tokenizer.lcut(simplified)
-        assert budget.skipped == 0
+        bounded.budget.reset()
+        assert bounded.tag(simplified) == [(p.word, p.flag) for p in plain.cut(simplified)]
+        assert bounded.budget.skipped == 0
+        bounded.budget.reset()
+        assert bounded.pos.tokenizer.lcut(simplified) == plain.tokenizer.lcut(simplified)
+        assert bounded.budget.skipped == 0
+
+
+def test_bounded_tagger_matches_the_reference_on_noise_and_text_around_it():
+    bounded = Bounded()
+    for text in [
+        news_noise(3000),
+        news_noise(500, seed=4) + "台风今晚登陆。" * 40 + news_noise(2500, seed=5),
+    ]:
+        simplified = segment.to_simplified(text)
+        bounded.budget.reset()
+        got, skipped = bounded.tag(simplified), bounded.budget.skipped
+        bounded.budget.reset()
+        assert got == reference_tag(bounded, simplified)
+        assert skipped == bounded.budget.skipped > 0
 
 
 def test_noise_keeps_the_hmm_to_a_bounded_share_and_offsets_stay_right():

@@ -151,7 +151,8 @@ class HmmBudget:
     def read(self, chars: int) -> None:
         """``chars`` characters segmented by the dictionary alone."""
         self.seen += chars
-        self._fade()
+        if self.seen > HMM_WINDOW:  # the test of _fade, here: this runs once per word
+            self._fade()
 
     def allow(self, run: str) -> bool:
         """Whether the HMM may read ``run``; counted as read either way.
@@ -281,11 +282,11 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
         one_object_per_value(tokenizer.FREQ)
         one_object_per_value(pos.word_tag_tab)
         budget = HmmBudget(frozenset(jieba.posseg.char_state_tab_P))
-        _bound_hmm(tokenizer, pos, budget)
+        bounded_tag = _bound_hmm(tokenizer, pos, budget)
         return Engine(
             name,
             cut=lambda s: tokenizer.lcut(s, HMM=hmm),
-            tag=lambda s: [(p.word, p.flag) for p in pos.cut(s, HMM=hmm)],
+            tag=bounded_tag if hmm else lambda s: [(p.word, p.flag) for p in pos.cut(s, HMM=False)],
             budget=budget,
         )
     if name == "jieba-rs":
@@ -312,12 +313,20 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
     raise ValueError(f"unknown engine {name!r}")
 
 
-def _bound_hmm(tokenizer, pos, budget: HmmBudget) -> None:  # noqa: ANN001 - jieba's own classes
-    """Put :class:`HmmBudget` in front of jieba's HMM, in both its cutter and its tagger.
+def _bound_hmm(  # noqa: ANN001 - jieba's own classes
+    tokenizer, pos, budget: HmmBudget
+) -> Callable[[str], list[tuple[str, str]]]:
+    """Put :class:`HmmBudget` in front of jieba's HMM: in its cutter, and in a tagger returned.
 
     jieba 0.42.1's ``__cut_DAG`` (pinned in pyproject.toml), the same steps with
     the budget asked before a run goes to the HMM; an instance attribute takes
-    the place of the name-mangled method for these two objects only.
+    the place of the name-mangled method for the cutter only.
+
+    The tagger is ``pos.cut(sentence)`` as ``(word, tag)`` tuples: posseg's own
+    steps (``__cut_internal`` and ``__cut_DAG``) in one function that appends
+    tuples, where posseg makes a ``pair`` object per word and passes it through
+    three generators. jieba's DAG, route and HMM do the work either way; this
+    wrapping cost a tenth of the tagging (docs/performance.md).
     """
     import jieba.finalseg
     import jieba.posseg
@@ -355,15 +364,6 @@ def _bound_hmm(tokenizer, pos, budget: HmmBudget) -> None:  # noqa: ANN001 - jie
             budget.read(len(piece))
             yield from (piece,) if kind == "word" else piece
 
-    def tag_dag(sentence: str) -> Iterator[jieba.posseg.pair]:
-        for piece, kind in pieces(sentence):
-            if kind == "run":
-                yield from detail(piece) if budget.allow(piece) else _tag_run(piece)
-                continue
-            budget.read(len(piece))
-            for word in (piece,) if kind == "word" else piece:
-                yield jieba.posseg.pair(word, pos.word_tag_tab.get(word, "x"))
-
     def _cut_run(run: str) -> Iterator[str]:
         """``jieba.finalseg.cut`` with its HMM left out: Han characters one by one."""
         for block in jieba.finalseg.re_han.split(run):
@@ -372,23 +372,72 @@ def _bound_hmm(tokenizer, pos, budget: HmmBudget) -> None:  # noqa: ANN001 - jie
             else:
                 yield from (x for x in jieba.finalseg.re_skip.split(block) if x)
 
-    def _tag_run(run: str) -> Iterator[jieba.posseg.pair]:
-        """posseg's ``__cut_detail`` with its HMM left out: Han characters one by one."""
-        for block in jieba.posseg.re_han_detail.split(run):
-            if jieba.posseg.re_han_detail.match(block):
-                for ch in block:
-                    yield jieba.posseg.pair(ch, pos.word_tag_tab.get(ch, "x"))
+    han, skip = jieba.posseg.re_han_internal, jieba.posseg.re_skip_internal
+    han_detail, skip_detail = jieba.posseg.re_han_detail, jieba.posseg.re_skip_detail
+    num, eng = jieba.posseg.re_num, jieba.posseg.re_eng
+
+    def tag(sentence: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        tags = pos.word_tag_tab  # looked up per call, as jieba replaces its tables when it initialises
+        for block in han.split(sentence):
+            if han.match(block):
+                _tag_block(block, tags, out)
                 continue
-            for x in jieba.posseg.re_skip_detail.split(block):
-                if jieba.posseg.re_num.match(x):
-                    yield jieba.posseg.pair(x, "m")
-                elif jieba.posseg.re_eng.match(x):
-                    yield jieba.posseg.pair(x, "eng")
+            for x in skip.split(block):
+                if skip.match(x):
+                    out.append((x, "x"))
+                    continue
+                for ch in x:  # posseg tests the whole of x for "eng", as here
+                    out.append((ch, "m" if num.match(ch) else "eng" if eng.match(x) else "x"))
+        return out
+
+    def _tag_block(block: str, tags: dict[str, str], out: list[tuple[str, str]]) -> None:
+        dag = tokenizer.get_DAG(block)
+        route: dict[int, tuple[float, int]] = {}
+        tokenizer.calc(block, dag, route)
+        x, n, buf = 0, len(block), ""
+        while x < n:
+            y = route[x][1] + 1
+            if y - x == 1:
+                buf += block[x]
+            else:
+                if buf:
+                    _tag_buffer(buf, tags, out)
+                    buf = ""
+                word = block[x:y]
+                budget.read(y - x)
+                out.append((word, tags.get(word, "x")))
+            x = y
+        if buf:
+            _tag_buffer(buf, tags, out)
+
+    def _tag_buffer(buf: str, tags: dict[str, str], out: list[tuple[str, str]]) -> None:
+        """Characters the dictionary left single: one word each, or an out-of-dictionary run."""
+        if len(buf) > 1 and not tokenizer.FREQ.get(buf):
+            if budget.allow(buf):
+                out += [(p.word, p.flag) for p in detail(buf)]
+            else:
+                _tag_run(buf, tags, out)
+            return
+        budget.read(len(buf))
+        out += [(ch, tags.get(ch, "x")) for ch in buf]
+
+    def _tag_run(run: str, tags: dict[str, str], out: list[tuple[str, str]]) -> None:
+        """posseg's ``__cut_detail`` with its HMM left out: Han characters one by one."""
+        for block in han_detail.split(run):
+            if han_detail.match(block):
+                out += [(ch, tags.get(ch, "x")) for ch in block]
+                continue
+            for x in skip_detail.split(block):
+                if num.match(x):
+                    out.append((x, "m"))
+                elif eng.match(x):
+                    out.append((x, "eng"))
                 elif x:
-                    yield jieba.posseg.pair(x, "x")
+                    out.append((x, "x"))
 
     tokenizer._Tokenizer__cut_DAG = cut_dag
-    pos._POSTokenizer__cut_DAG = tag_dag
+    return tag
 
 
 def tag(text: str, simplified: str, eng: Engine) -> list[Token]:
