@@ -97,13 +97,16 @@ def _whole(word: str) -> str:
 
 def pos_spans(tokens: list[Token], simplified: str, elex: EntityLexicon) -> list[Span]:
     """Entity mentions from jieba's POS tags (``NEWSFLOW_ENTITIES=pos``), less the deny list."""
-    spans: list[Span] = []
     # Few tokens carry an entity tag: pick them out in one comprehension first.
-    for word, pos, start in [t for t in tokens if t[1] in ENTITY_KINDS and len(t[0]) > 1]:
-        if analysis_form(simplified[start : start + len(word)]) in elex.deny:
-            continue
-        spans.append((start, start + len(word), ENTITY_KINDS[pos]))
-    return spans
+    spans = [
+        (start, start + len(word), ENTITY_KINDS[pos])
+        for word, pos, start in tokens
+        if pos in ENTITY_KINDS and len(word) > 1
+    ]
+    if not elex.deny:
+        return spans
+    form = analysis_form(simplified)
+    return [span for span in spans if form[span[0] : span[1]] not in elex.deny]
 
 
 def entity_spans(

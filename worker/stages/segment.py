@@ -106,9 +106,22 @@ def _one_char(converter: opencc.OpenCC, ch: str) -> str:
 def analysis_form(simplified: str) -> str:
     """What the engine segments: the Simplified form with full-width ASCII folded.
 
-    Same length as its input, so offsets carry over unchanged.
+    Same length as its input, so offsets carry over unchanged. The stages after
+    segmentation (tag, entity spans, entities, keywords) each ask for the form
+    of the same article, so the last one made is kept: asked again for the
+    very same string object, it is handed back instead of made again.
     """
-    return _FOLDABLE.sub(_fold_run, simplified)
+    global _last_form
+    last = _last_form
+    if last[0] is simplified:
+        return last[1]
+    form = _FOLDABLE.sub(_fold_run, simplified)
+    _last_form = (simplified, form)
+    return form
+
+
+# (the string, its analysis form): one tuple, swapped whole, so a reader never sees half of it.
+_last_form: tuple[str | None, str] = (None, "")
 
 
 def _fold_run(run: re.Match[str]) -> str:
