@@ -119,3 +119,24 @@ def test_log_lines_are_json_off_a_terminal_and_readable_on_one():
         structlog.reset_defaults()
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+def test_our_events_below_the_level_are_not_written():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        for configured, written in (
+            ("WARNING", ["warned"]),
+            ("info", ["told", "warned"]),
+            (logging.DEBUG, ["told", "warned"]),
+        ):
+            stream = io.StringIO()
+            configure("json", stream, level=configured)
+            log = structlog.get_logger("t")
+            log.info("told", id="a/1")
+            log.warning("warned", id="a/1")
+            assert [orjson.loads(line)["event"] for line in stream.getvalue().splitlines()] == written
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+        root.setLevel(level)

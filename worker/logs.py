@@ -58,6 +58,9 @@ def configure(fmt: str = "auto", stream: Any = None, level: int | str = logging.
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, redact_event, renderer],
         logger_factory=structlog.PrintLoggerFactory(stream),
+        # Our own events obey the level too (a worker's --loglevel WARNING drops the
+        # per-article lines), and one below it costs a no-op call, not a rendering.
+        wrapper_class=structlog.make_filtering_bound_logger(_level(level)),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(stream)
@@ -77,4 +80,12 @@ def configure(fmt: str = "auto", stream: Any = None, level: int | str = logging.
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(_level(level))
+
+
+def _level(level: int | str) -> int:
+    """A level as logging's number: ``"warning"``, ``"WARNING"`` and ``30`` alike."""
+    if isinstance(level, int):
+        return level
+    number = logging.getLevelName(level.upper())
+    return number if isinstance(number, int) else logging.INFO
