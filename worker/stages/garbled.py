@@ -158,7 +158,7 @@ def code_point_table() -> np.ndarray:
 
 def _class_counts(text: str) -> list[int]:
     """How many of ``text``'s code points are in each class of :func:`code_point_table`."""
-    return np.bincount(code_point_table()[code_points(text)], minlength=6).tolist()  # type: ignore[no-any-return]
+    return np.bincount(code_point_table()[code_points(text)], minlength=6).tolist()
 
 
 def _share(counts: list[int]) -> tuple[float, int]:

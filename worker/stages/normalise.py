@@ -265,7 +265,7 @@ def _letter_codes_key(letter_codes: np.ndarray) -> str | None:
     letters to :func:`_letter_key` itself, which decides those exactly.
     """
     folded = _bmp_folds().take(letter_codes, mode="clip")
-    if folded.max() == _UNFOLDED:
+    if folded.max(initial=0) == _UNFOLDED:
         return _letter_key(letter_codes.tobytes().decode("utf-32-le"))
     return folded.tobytes().decode("utf-32-le")
 

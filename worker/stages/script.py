@@ -110,7 +110,9 @@ def detect_script(text: str, simplified: str | None = None) -> str:
     # Whole-text array operations: a per-character Python loop cost as much as segmenting.
     # One lookup and one count: each code point's bin is its table bits plus whether t2s changed it.
     codes = code_points(text)
-    bins = code_point_table()[codes] + (codes != code_points(simplified))
+    bins = code_point_table()[codes]
+    if simplified != text:  # else t2s changed nothing (Simplified text): bit 0 stays clear
+        bins += codes != code_points(simplified)
     letters, han, trad, simp = (np.bincount(bins, minlength=_BINS) @ _TALLY).tolist()
     if not han or han < MIN_HAN_SHARE * letters:
         return "other"
