@@ -350,3 +350,14 @@ def test_parse_article_checks_text_as_the_reference(text: str) -> None:
     else:
         assert expected is None
         assert article.text == text
+
+
+def test_code_points_of_the_last_text_are_given_again_only_for_that_object() -> None:
+    first = "".join(["臺灣", "的文章"])
+    same_content = "".join(["臺灣的", "文章"])
+    codes = normalise.code_points(first)
+    assert normalise.code_points(first) is codes
+    assert normalise.code_points(same_content) is not codes
+    assert normalise.code_points("另一篇").tolist() == [ord(c) for c in "另一篇"]
+    assert normalise.code_points(first).tolist() == [ord(c) for c in first]
+    assert not codes.flags.writeable  # shared between the stages: none may change it

@@ -44,8 +44,23 @@ def is_han(ch: str) -> bool:
 
 
 def code_points(text: str) -> np.ndarray:
-    """The text's code points as an array, for counting over a whole text at C speed."""
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    """The text's code points as a read-only array, for counting over a whole text at C speed.
+
+    The garbled check, drop_repeats and detect_script of one article mostly get
+    the same str object (dewrap and drop_repeats return their input when they
+    change nothing), so the array of the last text asked for is kept and given
+    again for that same object: one encoding per article instead of three.
+    """
+    global _last_code_points
+    last_text, last_codes = _last_code_points
+    if text is last_text:
+        return last_codes
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    _last_code_points = (text, codes)  # one tuple, replaced whole
+    return codes
+
+
+_last_code_points: tuple[str, np.ndarray] = ("", np.frombuffer(b"", dtype="<u4"))
 
 
 def han_mask(codes: np.ndarray) -> np.ndarray:
