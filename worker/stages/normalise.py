@@ -226,6 +226,11 @@ _LETTER = re.compile(r"[^\W_]")
 _NOT_LETTERS = re.compile(r"[\W_]+")
 
 
+def _fold(letter: str) -> str:
+    """A letter NFKC-normalised and case-folded on its own."""
+    return unicodedata.normalize("NFKC", letter).casefold()
+
+
 class _Fold(dict[int, str]):
     """A ``str.translate`` table: each letter's NFKC case fold, worked out once per character.
 
@@ -234,7 +239,7 @@ class _Fold(dict[int, str]):
     """
 
     def __missing__(self, code: int) -> str:
-        folded = unicodedata.normalize("NFKC", chr(code)).casefold()
+        folded = _fold(chr(code))
         self[code] = value = folded if len(folded) == 1 else "\0\0"
         return value
 
@@ -260,14 +265,15 @@ _UNFOLDED = 0xFFFFFFFF
 
 @cache
 def _bmp_folds() -> np.ndarray:
-    """Each BMP letter's fold (:class:`_Fold`) as a code point; :data:`_UNFOLDED` where not one character.
+    """Each BMP letter's fold (:func:`_fold`) as a code point; :data:`_UNFOLDED` where not one character.
 
-    Entries of non-letters are never read. Built once per process from the
-    same ``_FOLDED`` table, so both ways fold alike.
+    Entries of non-letters are never read. Built once per process with the
+    same :func:`_fold` as ``_FOLDED``, so both ways fold alike; that memo is
+    left to the few letters the string path meets.
     """
     folds = np.arange(0x10000, dtype=np.uint32)
     for code in np.flatnonzero(letter_table()[:0x10000]).tolist():
-        folded = _FOLDED[code]
+        folded = _fold(chr(code))
         folds[code] = ord(folded) if len(folded) == 1 else _UNFOLDED
     folds[0xFFFF] = _UNFOLDED
     return folds
