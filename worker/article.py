@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,10 @@ KNOWN_FIELDS = frozenset(("id", "text", "meta", *PASSTHROUGH))
 # Control characters other than tab, newline and carriage return make text that
 # downstream tools choke on; they are rejected rather than silently dropped.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A control character or a surrogate (what "surrogateescape" leaves of bytes that are not UTF-8).
+_SUSPECT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# A Unicode letter or number (category L* or N*: str.isalnum, which is what \w means less "_").
+_LETTER = re.compile(r"[^\W_]")
 
 
 def valid_id(value: object) -> bool:
@@ -123,13 +126,15 @@ def parse_article(raw: object, *, max_chars: int) -> Article:
             ) from None
     if not isinstance(text, str):
         raise Rejection("bad_field", f"text must be a string, got {_kind(text)}")
-    if _has_surrogates(text):
+    # One scan finds whether either of the checks below has anything to find (most text: no).
+    suspect = _SUSPECT.search(text) is not None
+    if suspect and _has_surrogates(text):
         raise Rejection("invalid_utf8", "text contains bytes that are not valid UTF-8")
     if len(text) > max_chars:
         raise Rejection("too_large", f"text has {len(text):,} characters; the limit is {max_chars:,}")
     if not text.strip():
         raise Rejection("empty_text", "text is empty or only whitespace")
-    bad = _CONTROL.search(text)
+    bad = _CONTROL.search(text) if suspect else None
     if bad:
         raise Rejection(
             "control_chars", f"text contains control character U+{ord(bad.group()):04X} at {bad.start()}"
@@ -184,7 +189,7 @@ def _kind(value: object) -> str:
 
 
 def _has_letter(text: str) -> bool:
-    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+    return _LETTER.search(text) is not None
 
 
 def _has_surrogates(text: str) -> bool:

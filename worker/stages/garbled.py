@@ -22,8 +22,9 @@ lost on the first decode) the repaired text is analysed instead of rejected,
 and the result says what was repaired. Text made mostly of U+FFFD (bytes that
 a decoder gave up on) is garbled too: there is nothing left to analyse.
 
-Everything here is one pass of C-level counting over the text's Han
-characters; the undoing runs only for text already flagged.
+Everything here is one table lookup per code point and one count of the
+classes (common or rare Han, accented Latin, U+FFFD), at C speed; the undoing
+runs only for text already flagged.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.stages.normalise import code_points, han_mask
+from worker.stages.normalise import HAN, UNICODE_SIZE, code_point_classes, code_points
 from worker.stages.segment import convert
 
 COMMON_CHARS = Path(__file__).resolve().parent.parent / "data" / "common_chars.txt"
@@ -61,7 +62,6 @@ REPLACEMENT_SHARE = 0.02
 REPLACEMENT_MIN = 8
 
 _NON_SPACE = re.compile(r"\S")
-_LATIN1 = re.compile("[\u00c0-\u00ff]")
 
 # (what the bytes were, what they were read as): the mis-decodings undone to
 # name a cause, most common first.
@@ -133,26 +133,55 @@ def common_table() -> np.ndarray:
     return table
 
 
+# Classes of :func:`code_point_table`, one bin each in the count of a text.
+_OTHER, _COMMON, _RARE, _PRIVATE, _LATIN, _REPLACEMENT = range(6)
+
+
+@cache
+def code_point_table() -> np.ndarray:
+    """The class of every code point: common or rare Han, private use, accented Latin (U+00C0-U+00FF), U+FFFD.
+
+    Private-use code points are what GB18030 decoders give for GBK's
+    user-defined areas, where mis-decoded bytes often land; they count as rare
+    Han characters. With this table one lookup and one ``np.bincount`` count
+    all that :func:`check` needs, over all of Unicode (no clipping).
+    """
+    every = np.arange(UNICODE_SIZE, dtype=np.uint32)
+    table = np.full(UNICODE_SIZE, _OTHER, dtype=np.uint8)
+    table[(code_point_classes() & HAN) != 0] = _RARE
+    table[:0x10000][common_table()] = _COMMON  # the common ones are all Han
+    table[(every >= 0xE000) & (every <= 0xF8FF)] = _PRIVATE
+    table[0xC0:0x100] = _LATIN
+    table[0xFFFD] = _REPLACEMENT
+    return table
+
+
+def _class_counts(text: str) -> list[int]:
+    """How many of ``text``'s code points are in each class of :func:`code_point_table`."""
+    return np.bincount(code_point_table()[code_points(text)], minlength=6).tolist()
+
+
+def _share(counts: list[int]) -> tuple[float, int]:
+    total = counts[_COMMON] + counts[_RARE] + counts[_PRIVATE]
+    if not total:
+        return 0.0, 0
+    return (total - counts[_COMMON]) / total, total
+
+
 def rare_share(text: str) -> tuple[float, int]:
     """The share of rare Han characters (private-use code points counted as rare) and the Han count."""
     # Counted over the code points as arrays: a per-character lookup cost as much as the tagging.
-    codes = code_points(text)
-    han = int(np.count_nonzero(han_mask(codes)))
-    # Private-use code points: what GB18030 decoders give for GBK's user-defined
-    # areas, where mis-decoded bytes often land; counted as rare Han characters.
-    private = int(np.count_nonzero((codes >= 0xE000) & (codes <= 0xF8FF)))
-    total = han + private
-    if not total:
-        return 0.0, 0
-    common = int(np.count_nonzero(common_table()[np.minimum(codes, 0xFFFF)]))  # common ones are all Han
-    return (total - common) / total, total
+    return _share(_class_counts(text))
 
 
 def check(text: str) -> Verdict:
     """Judge ``text``: fit to analyse as it is, exactly repairable, or garbled (with the likely cause)."""
-    share, han = rare_share(text)
-    latin = len(_LATIN1.findall(text))
-    replacements = text.count("\ufffd")
+    counts = _class_counts(text)
+    share, han = _share(counts)
+    latin = counts[_LATIN]
+    replacements = counts[_REPLACEMENT]
+    if replacements < REPLACEMENT_MIN and latin < MIN_HAN and (han < MIN_HAN or share < RARE_SHARE):
+        return Verdict(text)  # news: nothing below applies
     replaced = replacements >= REPLACEMENT_MIN and replacements >= REPLACEMENT_SHARE * len(
         _NON_SPACE.findall(text)
     )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from functools import cache
 
 import numpy as np
 
-from worker.stages.normalise import code_points, han_mask
+from worker.stages.normalise import HAN, LETTER, UNICODE_SIZE, code_point_classes, code_points
 from worker.stages.segment import convert, to_simplified
 
 # Below this share of Han characters among the letters, the text is not Chinese.
@@ -15,10 +14,6 @@ MIN_HAN_SHARE = 0.2
 # The minority script must reach this share of the script-specific characters
 # for the text to count as mixed; less is taken as stray characters or quotes.
 MIXED_SHARE = 0.1
-
-# What normalise.is_letter does not count (all but Unicode letters and numbers: str.isalnum,
-# which is what \w means less "_").
-_NOT_LETTER = re.compile(r"[\W_]")
 
 # The Han blocks whose characters OpenCC maps (the BMP ones: its s2t table has
 # nothing outside them worth a per-character call).
@@ -64,6 +59,44 @@ def simplified_only_table() -> np.ndarray:
     return table
 
 
+# Bits of :func:`code_point_table`, above the bit that says whether t2s changed the character.
+_LETTER_BIT, _HAN_BIT, _SIMPLIFIED_ONLY_BIT = 2, 4, 8
+_BINS = 16
+
+
+@cache
+def code_point_table() -> np.ndarray:
+    """For every code point: letter, Han, Simplified-only (:func:`simplified_only`), as bits above bit 0.
+
+    Bit 0 is left for whether t2s changed the character, so that one
+    ``np.bincount`` of table value plus that bit counts every combination.
+    """
+    classes = code_point_classes()
+    table = np.zeros(UNICODE_SIZE, dtype=np.uint8)
+    table[(classes & LETTER) != 0] |= _LETTER_BIT
+    table[(classes & HAN) != 0] |= _HAN_BIT
+    table[: _BMP + 1][simplified_only_table()] |= _SIMPLIFIED_ONLY_BIT
+    return table
+
+
+def _tally_weights() -> np.ndarray:
+    """Which bins of the count go into letters, Han, Traditional-only and Simplified-only (columns)."""
+    bins = np.arange(_BINS)
+    changed = (bins & 1) != 0
+    return np.stack(
+        [
+            (bins & _LETTER_BIT) != 0,
+            (bins & _HAN_BIT) != 0,
+            changed & ((bins & _HAN_BIT) != 0),
+            ~changed & ((bins & _SIMPLIFIED_ONLY_BIT) != 0),
+        ],
+        axis=1,
+    ).astype(np.int64)
+
+
+_TALLY = _tally_weights()
+
+
 def detect_script(text: str, simplified: str | None = None) -> str:
     """Classify by the characters that differ between the two scripts.
 
@@ -75,14 +108,12 @@ def detect_script(text: str, simplified: str | None = None) -> str:
     if len(simplified) != len(text):
         raise ValueError("the simplified form must be aligned with the text")
     # Whole-text array operations: a per-character Python loop cost as much as segmenting.
-    letters = len(text) - len(_NOT_LETTER.findall(text))  # the few non-letters are fewer strings
+    # One lookup and one count: each code point's bin is its table bits plus whether t2s changed it.
     codes = code_points(text)
-    is_han = han_mask(codes)
-    changed = codes != code_points(simplified)
-    simp_only = simplified_only_table()[np.minimum(codes, _BMP)]
-    han = int(np.count_nonzero(is_han))
-    trad = int(np.count_nonzero(changed & is_han))
-    simp = int(np.count_nonzero(simp_only & ~changed))
+    bins = code_point_table()[codes]
+    if simplified != text:  # else t2s changed nothing (Simplified text): bit 0 stays clear
+        bins += codes != code_points(simplified)
+    letters, han, trad, simp = (np.bincount(bins, minlength=_BINS) @ _TALLY).tolist()
     if not han or han < MIN_HAN_SHARE * letters:
         return "other"
     specific = trad + simp
