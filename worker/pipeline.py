@@ -64,11 +64,14 @@ class Analyser:
         segment.to_simplified("預熱")
         simplified_only_table()  # detect_script's table, built once
         garbled.common_table()
-        # One pass through the array-based stages (garbled, detect_script, the
-        # MinHash): numpy sets up what their first call needs in the parent,
+        # One pass through the array-based stages (garbled, drop_repeats,
+        # detect_script, the MinHash): their code-point tables (about 6 MB) are
+        # built, and numpy sets up what their first call needs, in the parent,
         # where the children share it, not in each child.
-        garbled.check("預熱文章")
-        detect_script("預熱文章", "预热文章")
+        warm_text = "預熱文章，預熱文章的第二句。" * 8
+        garbled.check(warm_text)
+        drop_repeats(dewrap(warm_text))
+        detect_script(warm_text, segment.to_simplified(warm_text))
         fp.sketch(fp.letters("预热文章，预热文章"))
 
     @property
