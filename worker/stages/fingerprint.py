@@ -34,21 +34,45 @@ _SEED = 1
 _TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=xxhash.xxh32_intdigest, scheme="affine32")
 _PERM_A = np.ascontiguousarray(_TEMPLATE.permutations[0], dtype=np.uint32)
 _PERM_B = np.ascontiguousarray(_TEMPLATE.permutations[1], dtype=np.uint32)
-# Grams per block of the grams x NUM_PERM matrix. The matrix is built flat (a
-# row of NUM_PERM values per gram) against the permutations tiled once: numpy
-# runs a flat operation in one vector loop, while a broadcast one pays a call
-# per row, which cost more than the arithmetic. 512 rows (256 KB) stay in L2.
-_BLOCK = 512
-_TILED_A = np.tile(_PERM_A, _BLOCK)
-_TILED_B = np.tile(_PERM_B, _BLOCK)
+# The grams x NUM_PERM matrix is built transposed, a row per permutation,
+# against each permutation's a and b repeated along its row: numpy then runs
+# each operation as one flat vector loop, where a broadcast one pays a call per
+# row, which costs more than the arithmetic. A block's columns are the grams,
+# padded up to a multiple of _STEP with copies of one of them (a repeat cannot
+# change a minimum), so the repeated rows are kept for those few widths only.
+_STEP = 64
+_BLOCK = 512  # grams per block: 256 KB of values, within L2
 _EMPTY = np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
+_REPEATED = {
+    width: (
+        np.repeat(_PERM_A, width).reshape(NUM_PERM, width),
+        np.repeat(_PERM_B, width).reshape(NUM_PERM, width),
+    )
+    for width in range(_STEP, _BLOCK + 1, _STEP)
+}
+
+
+def _u32(value: int) -> np.ndarray:
+    # A 0-d array: numpy takes it as an operand faster than a numpy scalar.
+    return np.array(value, dtype=np.uint32)
+
+
+def _u64(value: int) -> np.ndarray:
+    return np.array(value, dtype=np.uint64)
+
 
 # xxh32 (seed 0) of a gram of three code points in U+0800..U+FFFF, which is
 # nine UTF-8 bytes: two 4-byte lanes and one byte. Almost every gram of Chinese
 # text is one, so they are hashed as arrays; any other gram is hashed by xxhash.
 _P1, _P2, _P3, _P4, _P5 = 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1
 _M32 = 0xFFFFFFFF
-_NINE_SEED = (_P5 + 9) & _M32
+_NINE_SEED = _u32((_P5 + 9) & _M32)
+_PRIME_1, _PRIME_2, _PRIME_3, _PRIME_4 = _u32(_P1), _u32(_P2), _u32(_P3), _u32(_P4)
+# fmix32, the MurmurHash3 finalizer datasketch applies before the permutations
+_FMIX_1, _FMIX_2 = _u32(0x85EBCA6B), _u32(0xC2B2AE35)
+_BITS = {n: _u32(n) for n in (11, 13, 15, 16, 17, 21)}
+_SHIFT_16, _SHIFT_32, _LOW_16 = _u64(16), _u64(32), _u64(0xFFFF)
+_NINE_LOW, _NINE_SPAN = _u32(0x800), _u32(0x10000 - 0x800)
 
 
 def _utf8_of_three_byte_code_points() -> tuple[np.ndarray, ...]:
@@ -73,43 +97,60 @@ def _utf8_of_three_byte_code_points() -> tuple[np.ndarray, ...]:
 _FIRST, _SECOND_1, _SECOND_2, _THIRD_2, _THIRD_LAST = _utf8_of_three_byte_code_points()
 
 
-def _rotl(x: np.ndarray, bits: int) -> np.ndarray:
-    return (x << np.uint32(bits)) | (x >> np.uint32(32 - bits))
+def _rotl(h: np.ndarray, bits: int, spare: np.ndarray) -> None:
+    """Rotate ``h`` left in place; ``spare`` is scratch of its size."""
+    np.right_shift(h, _BITS[32 - bits], out=spare)
+    np.left_shift(h, _BITS[bits], out=h)
+    np.bitwise_or(h, spare, out=h)
+
+
+def _xorshift(h: np.ndarray, bits: int, spare: np.ndarray) -> None:
+    np.right_shift(h, _BITS[bits], out=spare)
+    np.bitwise_xor(h, spare, out=h)
 
 
 def _xxh32_nine(packed: np.ndarray) -> np.ndarray:
-    """xxh32 of the nine UTF-8 bytes of each gram packed as three 16-bit code points."""
-    c0 = (packed >> np.uint64(32)).astype(np.intp)
-    c1 = ((packed >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.intp)
-    c2 = (packed & np.uint64(0xFFFF)).astype(np.intp)
+    """xxh32 of the nine UTF-8 bytes of each gram packed as three 16-bit code points,
+    and then ``h ^= h >> 16``: the first step of fmix32 (which undoes the last of xxh32)."""
+    c0 = np.right_shift(packed, _SHIFT_32).astype(np.intp)
+    c1 = np.bitwise_and(np.right_shift(packed, _SHIFT_16), _LOW_16).astype(np.intp)
+    c2 = np.bitwise_and(packed, _LOW_16).astype(np.intp)
+    spare = np.empty(len(packed), dtype=np.uint32)
     h = _FIRST[c0]
-    h += _SECOND_1[c1]
-    h += np.uint32(_NINE_SEED)
-    h = _rotl(h, 17)
-    h *= np.uint32(_P4)
-    h += _SECOND_2[c1]
-    h += _THIRD_2[c2]
-    h = _rotl(h, 17)
-    h *= np.uint32(_P4)
-    h += _THIRD_LAST[c2]
-    h = _rotl(h, 11)
-    h *= np.uint32(_P1)
-    h ^= h >> np.uint32(15)
-    h *= np.uint32(_P2)
-    h ^= h >> np.uint32(13)
-    h *= np.uint32(_P3)
-    h ^= h >> np.uint32(16)
+    np.add(h, _SECOND_1[c1], out=h)
+    np.add(h, _NINE_SEED, out=h)
+    _rotl(h, 17, spare)
+    np.multiply(h, _PRIME_4, out=h)
+    np.add(h, _SECOND_2[c1], out=h)
+    np.add(h, _THIRD_2[c2], out=h)
+    _rotl(h, 17, spare)
+    np.multiply(h, _PRIME_4, out=h)
+    np.add(h, _THIRD_LAST[c2], out=h)
+    _rotl(h, 11, spare)
+    np.multiply(h, _PRIME_1, out=h)
+    _xorshift(h, 15, spare)
+    np.multiply(h, _PRIME_2, out=h)
+    _xorshift(h, 13, spare)
+    np.multiply(h, _PRIME_3, out=h)
+    # xxh32 ends with h ^= h >> 16, and the MinHash's fmix32 starts with the
+    # same step, which undoes it: both are left out (see _min_permuted).
     return h
 
 
 def _gram_hashes(letters_only: str) -> tuple[np.ndarray, int]:
-    """xxh32 of each distinct 3-gram's UTF-8 bytes (in no particular order), and how many there are."""
+    """fmix32's first step of the xxh32 of each distinct 3-gram's UTF-8 bytes (in no particular
+    order), and how many there are."""
     if len(letters_only) < GRAM:
-        return np.array([xxhash.xxh32_intdigest(letters_only.encode("utf-8"))], dtype=np.uint32), 1
+        lone = np.array([xxhash.xxh32_intdigest(letters_only.encode("utf-8"))], dtype=np.uint32)
+        _xorshift(lone, 16, np.empty(1, dtype=np.uint32))
+        return lone, 1
     cps = np.frombuffer(letters_only.encode("utf-32-le"), dtype=np.uint32)
-    nine = (cps >= 0x800) & (cps < 0x10000)
+    # U+0800..U+FFFF: below it the subtraction wraps round to a large number
+    nine = np.less(np.subtract(cps, _NINE_LOW), _NINE_SPAN)
     wide = cps.astype(np.uint64)
-    packed = (wide[:-2] << np.uint64(32)) | (wide[1:-1] << np.uint64(16)) | wide[2:]
+    packed = np.left_shift(wide[:-2], _SHIFT_32)
+    np.bitwise_or(packed, np.left_shift(wide[1:-1], _SHIFT_16), out=packed)
+    np.bitwise_or(packed, wide[2:], out=packed)
     other = None
     if not nine.all():
         in_nine = nine[:-2] & nine[1:-1] & nine[2:]
@@ -119,37 +160,38 @@ def _gram_hashes(letters_only: str) -> tuple[np.ndarray, int]:
     packed.sort()
     if len(packed) > 1:
         packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))]
-    hashes = _xxh32_nine(packed)
+    mixed = _xxh32_nine(packed)
     if not other:
-        return hashes, len(packed)
-    rest = np.fromiter(
-        [xxhash.xxh32_intdigest(g.encode("utf-8")) for g in other], dtype=np.uint32, count=len(other)
-    )
-    return np.concatenate((hashes, rest)), len(packed) + len(other)
+        return mixed, len(packed)
+    rest = np.fromiter(map(xxhash.xxh32_intdigest, map(str.encode, other)), dtype=np.uint32, count=len(other))
+    _xorshift(rest, 16, np.empty(len(rest), dtype=np.uint32))
+    return np.concatenate((mixed, rest)), len(packed) + len(other)
 
 
-def _min_permuted(hashes: np.ndarray) -> np.ndarray:
-    """datasketch's affine32 MinHash of the gram hashes: min over grams of a * fmix32(h) + b mod 2^32."""
-    h = hashes ^ (hashes >> np.uint32(16))
-    h *= np.uint32(0x85EBCA6B)
-    h ^= h >> np.uint32(13)
-    h *= np.uint32(0xC2B2AE35)
-    h ^= h >> np.uint32(16)
+def _min_permuted(mixed: np.ndarray) -> np.ndarray:
+    """datasketch's affine32 MinHash of the gram hashes: min over grams of a * fmix32(h) + b mod 2^32.
+
+    ``mixed`` holds the hashes after fmix32's first step (see _gram_hashes).
+    """
+    h = np.multiply(mixed, _FMIX_1)
+    spare = np.empty(len(h), dtype=np.uint32)
+    _xorshift(h, 13, spare)
+    np.multiply(h, _FMIX_2, out=h)
+    _xorshift(h, 16, spare)
     out = _EMPTY
     for start in range(0, len(h), _BLOCK):
         block = h[start : start + _BLOCK]
-        rows = len(block)
-        values = np.repeat(block, NUM_PERM)
-        values *= _TILED_A[: rows * NUM_PERM]
-        values += _TILED_B[: rows * NUM_PERM]
-        matrix = values.reshape(rows, NUM_PERM)
-        # Halving the rows takes log2(rows) flat minima; numpy's min over
-        # axis 0 pays a call per row.
-        while rows > 1:
-            half = rows // 2
-            np.minimum(matrix[:half], matrix[rows - half : rows], out=matrix[:half])
-            rows -= half
-        out = np.minimum(out, matrix[0])
+        grams = len(block)
+        width = -(-grams // _STEP) * _STEP
+        padded = np.empty(width, dtype=np.uint32)
+        padded[:grams] = block
+        padded[grams:] = block[0]
+        repeated_a, repeated_b = _REPEATED[width]
+        values = np.empty((NUM_PERM, width), dtype=np.uint32)
+        values[...] = padded
+        np.multiply(values, repeated_a, out=values)
+        np.add(values, repeated_b, out=values)
+        out = np.minimum(out, values.min(axis=1))
     return out
 
 
@@ -182,8 +224,8 @@ def sketch(letters_only: str) -> tuple[bytes, int]:
     """
     if not letters_only:
         return b"", 0
-    hashes, count = _gram_hashes(letters_only)
-    return _min_permuted(hashes).astype("<u4", copy=False).tobytes(), count
+    mixed, count = _gram_hashes(letters_only)
+    return _min_permuted(mixed).astype("<u4", copy=False).tobytes(), count
 
 
 def jaccard(a: str, b: str) -> float:
