@@ -34,22 +34,17 @@ _SEED = 1
 _TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=xxhash.xxh32_intdigest, scheme="affine32")
 _PERM_A = np.ascontiguousarray(_TEMPLATE.permutations[0], dtype=np.uint32)
 _PERM_B = np.ascontiguousarray(_TEMPLATE.permutations[1], dtype=np.uint32)
-# The grams x NUM_PERM matrix is built transposed, a row per permutation,
-# against each permutation's a and b repeated along its row: numpy then runs
-# each operation as one flat vector loop, where a broadcast one pays a call per
-# row, which costs more than the arithmetic. A block's columns are the grams,
-# padded up to a multiple of _STEP with copies of one of them (a repeat cannot
-# change a minimum), so the repeated rows are kept for those few widths only.
+# The grams x NUM_PERM matrix is built in slabs of _STEP grams, a row per
+# permutation, against each permutation's a and b repeated along a row of
+# _STEP: numpy runs each operation over the whole matrix in a few flat vector
+# loops, where one broadcast over the 128 permutations pays a call per row. A
+# block's grams are padded up to a multiple of _STEP with copies of some of
+# them (a repeat cannot change a minimum). The repeated rows take 64 KB.
 _STEP = 64
 _BLOCK = 512  # grams per block: 256 KB of values, within L2
 _EMPTY = np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
-_REPEATED = {
-    width: (
-        np.repeat(_PERM_A, width).reshape(NUM_PERM, width),
-        np.repeat(_PERM_B, width).reshape(NUM_PERM, width),
-    )
-    for width in range(_STEP, _BLOCK + 1, _STEP)
-}
+_REPEATED_A = np.repeat(_PERM_A, _STEP).reshape(NUM_PERM, _STEP)
+_REPEATED_B = np.repeat(_PERM_B, _STEP).reshape(NUM_PERM, _STEP)
 
 
 def _u32(value: int) -> np.ndarray:
@@ -67,9 +62,10 @@ def _u64(value: int) -> np.ndarray:
 _P1, _P2, _P3, _P4, _P5 = 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1
 _M32 = 0xFFFFFFFF
 _NINE_SEED = _u32((_P5 + 9) & _M32)
-_PRIME_1, _PRIME_2, _PRIME_3, _PRIME_4 = _u32(_P1), _u32(_P2), _u32(_P3), _u32(_P4)
+_PRIME_1, _PRIME_2, _PRIME_4 = _u32(_P1), _u32(_P2), _u32(_P4)
 # fmix32, the MurmurHash3 finalizer datasketch applies before the permutations
 _FMIX_1, _FMIX_2 = _u32(0x85EBCA6B), _u32(0xC2B2AE35)
+_PRIME_3_FMIX_1 = _u32((_P3 * 0x85EBCA6B) & _M32)
 _BITS = {n: _u32(n) for n in (11, 13, 15, 16, 17, 21)}
 _SHIFT_16, _SHIFT_32, _LOW_16 = _u64(16), _u64(32), _u64(0xFFFF)
 _NINE_LOW, _NINE_SPAN = _u32(0x800), _u32(0x10000 - 0x800)
@@ -110,11 +106,11 @@ def _xorshift(h: np.ndarray, bits: int, spare: np.ndarray) -> None:
 
 
 def _xxh32_nine(packed: np.ndarray) -> np.ndarray:
-    """xxh32 of the nine UTF-8 bytes of each gram packed as three 16-bit code points,
-    and then ``h ^= h >> 16``: the first step of fmix32 (which undoes the last of xxh32)."""
-    c0 = np.right_shift(packed, _SHIFT_32).astype(np.intp)
-    c1 = np.bitwise_and(np.right_shift(packed, _SHIFT_16), _LOW_16).astype(np.intp)
-    c2 = np.bitwise_and(packed, _LOW_16).astype(np.intp)
+    """xxh32 of the nine UTF-8 bytes of each gram packed as three 16-bit code points, carried
+    on into fmix32 up to its second multiplication (see _min_permuted)."""
+    c0 = np.right_shift(packed, _SHIFT_32)
+    c1 = np.bitwise_and(np.right_shift(packed, _SHIFT_16), _LOW_16)
+    c2 = np.bitwise_and(packed, _LOW_16)
     spare = np.empty(len(packed), dtype=np.uint32)
     h = _FIRST[c0]
     np.add(h, _SECOND_1[c1], out=h)
@@ -131,19 +127,17 @@ def _xxh32_nine(packed: np.ndarray) -> np.ndarray:
     _xorshift(h, 15, spare)
     np.multiply(h, _PRIME_2, out=h)
     _xorshift(h, 13, spare)
-    np.multiply(h, _PRIME_3, out=h)
-    # xxh32 ends with h ^= h >> 16, and the MinHash's fmix32 starts with the
-    # same step, which undoes it: both are left out (see _min_permuted).
+    # xxh32 ends with h ^= h >> 16 and fmix32 starts with it, which undoes it,
+    # so xxh32's last multiplication meets fmix32's first: one multiplication.
+    np.multiply(h, _PRIME_3_FMIX_1, out=h)
     return h
 
 
 def _gram_hashes(letters_only: str) -> tuple[np.ndarray, int]:
-    """fmix32's first step of the xxh32 of each distinct 3-gram's UTF-8 bytes (in no particular
-    order), and how many there are."""
+    """Each 3-gram's xxh32 of its UTF-8 bytes carried on into fmix32 (see _xxh32_nine),
+    repeats included (they cannot change a minimum), and how many distinct grams there are."""
     if len(letters_only) < GRAM:
-        lone = np.array([xxhash.xxh32_intdigest(letters_only.encode("utf-8"))], dtype=np.uint32)
-        _xorshift(lone, 16, np.empty(1, dtype=np.uint32))
-        return lone, 1
+        return _carried_on([xxhash.xxh32_intdigest(letters_only.encode("utf-8"))]), 1
     cps = np.frombuffer(letters_only.encode("utf-32-le"), dtype=np.uint32)
     # U+0800..U+FFFF: below it the subtraction wraps round to a large number
     nine = np.less(np.subtract(cps, _NINE_LOW), _NINE_SPAN)
@@ -151,47 +145,54 @@ def _gram_hashes(letters_only: str) -> tuple[np.ndarray, int]:
     packed = np.left_shift(wide[:-2], _SHIFT_32)
     np.bitwise_or(packed, np.left_shift(wide[1:-1], _SHIFT_16), out=packed)
     np.bitwise_or(packed, wide[2:], out=packed)
-    other = None
+    other: set[str] = set()
     if not nine.all():
         in_nine = nine[:-2] & nine[1:-1] & nine[2:]
         packed = packed[in_nine]
         other = {letters_only[i : i + GRAM] for i in np.flatnonzero(~in_nine).tolist()}
-    # Distinct grams by sorting: np.unique costs several sorts of this size.
     packed.sort()
-    if len(packed) > 1:
-        packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))]
+    distinct = len(other) + (1 + int(np.count_nonzero(packed[1:] != packed[:-1])) if len(packed) else 0)
     mixed = _xxh32_nine(packed)
     if not other:
-        return mixed, len(packed)
-    rest = np.fromiter(map(xxhash.xxh32_intdigest, map(str.encode, other)), dtype=np.uint32, count=len(other))
-    _xorshift(rest, 16, np.empty(len(rest), dtype=np.uint32))
-    return np.concatenate((mixed, rest)), len(packed) + len(other)
+        return mixed, distinct
+    return np.concatenate(
+        (mixed, _carried_on(list(map(xxhash.xxh32_intdigest, map(str.encode, other)))))
+    ), distinct
+
+
+def _carried_on(hashes: list[int]) -> np.ndarray:
+    """xxh32 values carried on as _xxh32_nine carries its own: h ^= h >> 16, then fmix32's first step."""
+    h = np.array(hashes, dtype=np.uint32)
+    _xorshift(h, 16, np.empty(len(h), dtype=np.uint32))
+    np.multiply(h, _FMIX_1, out=h)
+    return h
 
 
 def _min_permuted(mixed: np.ndarray) -> np.ndarray:
     """datasketch's affine32 MinHash of the gram hashes: min over grams of a * fmix32(h) + b mod 2^32.
 
-    ``mixed`` holds the hashes after fmix32's first step (see _gram_hashes).
+    ``mixed`` holds the hashes up to fmix32's first multiplication (see _gram_hashes);
+    it is carried on in place.
     """
-    h = np.multiply(mixed, _FMIX_1)
-    spare = np.empty(len(h), dtype=np.uint32)
-    _xorshift(h, 13, spare)
-    np.multiply(h, _FMIX_2, out=h)
-    _xorshift(h, 16, spare)
+    spare = np.empty(len(mixed), dtype=np.uint32)
+    _xorshift(mixed, 13, spare)
+    np.multiply(mixed, _FMIX_2, out=mixed)
+    _xorshift(mixed, 16, spare)
     out = _EMPTY
-    for start in range(0, len(h), _BLOCK):
-        block = h[start : start + _BLOCK]
+    for start in range(0, len(mixed), _BLOCK):
+        block = mixed[start : start + _BLOCK]
         grams = len(block)
         width = -(-grams // _STEP) * _STEP
-        padded = np.empty(width, dtype=np.uint32)
-        padded[:grams] = block
-        padded[grams:] = block[0]
-        repeated_a, repeated_b = _REPEATED[width]
-        values = np.empty((NUM_PERM, width), dtype=np.uint32)
-        values[...] = padded
-        np.multiply(values, repeated_a, out=values)
-        np.add(values, repeated_b, out=values)
-        out = np.minimum(out, values.min(axis=1))
+        if width > grams:
+            block = (
+                np.resize(block, width)
+                if width > 2 * grams
+                else np.concatenate((block, block[: width - grams]))
+            )
+        # slab, permutation, gram: the slab's grams broadcast down its rows
+        values = np.multiply(block.reshape(-1, 1, _STEP), _REPEATED_A)
+        np.add(values, _REPEATED_B, out=values)
+        out = np.minimum(out, np.minimum.reduce(values, axis=0).min(axis=1))
     return out
 
 
