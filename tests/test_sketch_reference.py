@@ -1,4 +1,5 @@
-"""The MinHash sketch against datasketch's own MinHash, fed one shingle at a time.
+"""The MinHash sketch against datasketch's own MinHash, fed one shingle at a time,
+and the letters against NFKC, case folding and dropping non-letters of the whole text.
 
 Sketches stored by running deployments must keep comparing with new ones, so
 ``fingerprint.sketch`` has to give exactly datasketch's bytes (scheme
@@ -13,6 +14,8 @@ grams than one block of the matrix.
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -147,3 +150,69 @@ def test_registration_of_matches_its_parts() -> None:
         sketch, size = reference_sketch(letters)
         lead = letters[: index.LEAD] if len(letters) >= index.LEAD else ""
         assert entry == index.Registration("id-1", fp.fingerprint(letters), sketch, size, lead)
+
+
+# -- letters -----------------------------------------------------------------------------------
+
+
+def reference_letters(text: str) -> str:
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).casefold())
+
+
+def _composes_after_another() -> set[str]:
+    """Every character that canonical composition can join to the character before it."""
+    found = {chr(cp) for cp in range(0x1161, 0x1176)} | {
+        chr(cp) for cp in range(0x11A8, 0x11C3)
+    }  # Hangul V, T
+    for cp in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(cp))
+        if decomposition and not decomposition.startswith("<"):
+            found.update(chr(int(part, 16)) for part in decomposition.split()[1:])
+    return found
+
+
+def test_plain_characters_map_on_their_own() -> None:
+    """The premise of letters' fast path, for every character it takes (fingerprint._PLAIN)."""
+    joiners = _composes_after_another()
+    for lo, hi in fp._PLAIN:
+        for cp in range(lo, hi + 1):
+            char = chr(cp)
+            # It starts with a character that neither attaches nor composes to what comes
+            # before; so NFKC of what follows it cannot reach into it, nor it into what precedes.
+            first = unicodedata.normalize("NFKD", char)[0]
+            assert unicodedata.combining(first) == 0, hex(cp)
+            assert first not in joiners, hex(cp)
+            if re.fullmatch(r"[\W_]", char):
+                assert reference_letters(char) == "", hex(cp)
+            else:
+                assert reference_letters(char) == fp._FOLDED.get(cp, char), hex(cp)
+
+
+def _texts_for_letters() -> list[str]:
+    texts = _texts()
+    rng = random.Random(3)
+    out = [
+        "",
+        "ＩＢＭ與臺積電的ＡＩ晶片，３．５％，½，Ⅻ，㈱",
+        "e\u0301 и\u0306 ｶﾞ 〪 ﬁ ǅ 𠀀",  # combining marks and their kin: the contextual path
+        "ÀÉÎÕÜ àéîõü ß ª º ¹²³ µ",
+        "\u3000全角空格\u3000和\t製表符\r\n換行……——“引号”《书名》",
+    ]
+    for _ in range(60):
+        text = rng.choice(texts)
+        a = rng.randrange(len(text))
+        piece = text[a : a + rng.randint(1, 900)]
+        out.append(piece if rng.random() < 0.5 else segment.to_simplified(piece))
+    plain = [cp for lo, hi in fp._PLAIN for cp in range(lo, hi + 1)]
+    marks = [0x0301, 0x0306, 0x0308, 0x302A, 0x3099, 0xFF9E, 0x1161, 0x0338]
+    for _ in range(200):
+        chars = [chr(rng.choice(plain)) for _ in range(rng.randint(1, 60))]
+        if rng.random() < 0.3:
+            chars.insert(rng.randrange(len(chars) + 1), chr(rng.choice(marks)))
+        out.append("".join(chars))
+    return out
+
+
+def test_letters_match_the_reference() -> None:
+    for text in _texts_for_letters():
+        assert fp.letters(text) == reference_letters(text), text

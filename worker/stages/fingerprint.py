@@ -196,11 +196,56 @@ def _min_permuted(mixed: np.ndarray) -> np.ndarray:
     return out
 
 
-def letters(simplified: str) -> str:
-    """The letters of the text: NFKC, case-folded, no spaces or punctuation."""
-    folded = unicodedata.normalize("NFKC", simplified).casefold()
+def _letters_in_context(text: str) -> str:
+    folded = unicodedata.normalize("NFKC", text).casefold()
     # ``[\W_]`` is exactly what is_letter drops (all but Unicode L* and N*), at C speed.
     return _NOT_LETTERS.sub("", folded)
+
+
+# Text made only of these characters needs no NFKC in context: each of them
+# decomposes to a sequence that starts with a character that neither attaches
+# (a combining mark) nor composes to the one before it, so no character's
+# normalisation reaches into its neighbours', and NFKC, case folding and
+# dropping non-letters map each character on its own
+# (tests/test_sketch_reference.py checks every one of them). Chinese news is
+# almost always made only of them: ASCII, Latin-1, general and CJK punctuation,
+# CJK ideographs, vertical, small and full-width forms.
+_PLAIN = (
+    (0x00, 0x7F),
+    (0xA0, 0xFF),
+    (0x2000, 0x206F),
+    (0x3000, 0x3029),  # U+302A..U+302F are combining tone marks
+    (0x3030, 0x303F),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xFE10, 0xFE19),
+    (0xFE30, 0xFE6F),
+    (0xFF01, 0xFF65),  # half-width katakana from U+FF66 on include voicing marks
+)
+_IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF))  # letters that are their own letters
+_NOT_PLAIN = re.compile("[^" + "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in _PLAIN) + "]")
+# The plain letters whose letters differ from themselves (upper case, full width,
+# "½" and the like), and runs of them.
+_FOLDED = {
+    cp: folded
+    for lo, hi in _PLAIN
+    if (lo, hi) not in _IDEOGRAPHS
+    for cp in range(lo, hi + 1)
+    if not _NOT_LETTERS.match(chr(cp)) and (folded := _letters_in_context(chr(cp))) != chr(cp)
+}
+_TO_FOLD = re.compile("[" + "".join(f"\\u{cp:04x}" for cp in _FOLDED) + "]+")
+
+
+def _fold_run(run: re.Match[str]) -> str:
+    return run.group().translate(_FOLDED)
+
+
+def letters(simplified: str) -> str:
+    """The letters of the text: NFKC, case-folded, no spaces or punctuation."""
+    if _NOT_PLAIN.search(simplified) is None:
+        # character by character (see _PLAIN): drop the non-letters, fold the few that fold
+        return _TO_FOLD.sub(_fold_run, _NOT_LETTERS.sub("", simplified))
+    return _letters_in_context(simplified)
 
 
 def fingerprint(letters_only: str) -> str:
