@@ -211,16 +211,19 @@ def _letters_in_context(text: str) -> str:
 # almost always made only of them: ASCII, Latin-1, general and CJK punctuation,
 # CJK ideographs, vertical, small and full-width forms.
 _PLAIN = (
-    (0x00, 0x7F),
-    (0xA0, 0xFF),
-    (0x2000, 0x206F),
-    (0x3000, 0x3029),  # U+302A..U+302F are combining tone marks
-    (0x3030, 0x303F),
-    (0x3400, 0x4DBF),
-    (0x4E00, 0x9FFF),
-    (0xFE10, 0xFE19),
-    (0xFE30, 0xFE6F),
-    (0xFF01, 0xFF65),  # half-width katakana from U+FF66 on include voicing marks
+    (0x0000, 0x024F),  # Latin
+    (0x2000, 0x20A7),  # general punctuation, super- and subscripts, currency
+    (0x213C, 0x249B),  # number forms, arrows, mathematical and technical signs, circled numbers
+    (0x24EA, 0x27BF),  # box drawing, shapes, symbols, dingbats
+    (0x3000, 0x3029),  # CJK punctuation; U+302A..U+302F are combining tone marks
+    (0x3030, 0x3098),  # and hiragana; U+3099 and U+309A are combining voicing marks
+    (0x309B, 0x30FF),  # katakana
+    (0x3100, 0x312F),  # bopomofo
+    (0x3400, 0x4DBF),  # CJK ideographs, extension A
+    (0x4E00, 0x9FFF),  # CJK ideographs
+    (0xFE10, 0xFE1F),  # vertical forms
+    (0xFE30, 0xFE6F),  # CJK compatibility and small forms
+    (0xFF01, 0xFF9D),  # full- and half-width forms; U+FF9E and U+FF9F are voicing marks
 )
 _IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF))  # letters that are their own letters
 _NOT_PLAIN = re.compile("[^" + "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in _PLAIN) + "]")
