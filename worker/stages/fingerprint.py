@@ -208,8 +208,8 @@ def _letters_in_context(text: str) -> str:
 # normalisation reaches into its neighbours', and NFKC, case folding and
 # dropping non-letters map each character on its own
 # (tests/test_sketch_reference.py checks every one of them). Chinese news is
-# almost always made only of them: ASCII, Latin-1, general and CJK punctuation,
-# CJK ideographs, vertical, small and full-width forms.
+# almost always made only of them (all 600 articles of bench.stages are), and
+# then NFKC of the whole text, most of the cost, is not needed.
 _PLAIN = (
     (0x0000, 0x024F),  # Latin
     (0x2000, 0x20A7),  # general punctuation, super- and subscripts, currency
