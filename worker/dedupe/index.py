@@ -170,16 +170,19 @@ def exact_field(fingerprint: str) -> tuple[bytes, int]:
     return EXACT_TAG + raw, int.from_bytes(raw[-4:], "little")
 
 
+# Each band's tag byte and where its ROWS values start in the sketch.
+_BAND_SLOTS = [(bytes([band]), band * ROWS * 4, (band + 1) * ROWS * 4) for band in range(BANDS)]
+
+
 def band_fields(sketch: bytes) -> list[tuple[bytes, int]]:
     """Each LSH band's field and the number its shard is chosen by."""
     if not sketch:
         return []
-    width = ROWS * 4
-    out = []
-    for band in range(BANDS):
-        digest = xxhash.xxh3_64_digest(sketch[band * width : (band + 1) * width])
-        out.append((bytes([band]) + digest[:BAND_FIELD_BYTES], int.from_bytes(digest[4:], "little")))
-    return out
+    digest = xxhash.xxh3_64_digest
+    return [
+        (tag + (d := digest(sketch[start:end]))[:BAND_FIELD_BYTES], int.from_bytes(d[4:], "little"))
+        for tag, start, end in _BAND_SLOTS
+    ]
 
 
 def lead_field(lead: str) -> list[tuple[bytes, int]]:
@@ -233,8 +236,8 @@ def short_sketch(sketch: bytes) -> bytes:
     """
     if not sketch:
         return bytes(SKETCH_BYTES)  # never compared: an article without letters has no bands
-    values = np.frombuffer(sketch, dtype="<u4")
-    return (values & 0xFFFF).astype("<u2").tobytes()
+    # The low half of a little-endian uint32 is its first two bytes.
+    return np.frombuffer(sketch, dtype="<u2")[::2].tobytes()
 
 
 def needed_matches(threshold: float) -> int:
@@ -296,27 +299,25 @@ class MemoryIndex:
         live = self._buckets.live()
         for old in [b for b in self._state if b < live[0]]:
             del self._state[old]  # expired, as Redis would
+        # The live buckets that hold anything, oldest first: most are empty.
+        held = [(b, state) for b in live if (state := self._state.get(b)) is not None]
         own = handle(entry.id)
         xfield, _ = exact_field(entry.fingerprint)
-        short = short_sketch(entry.sketch)
-        bands = candidate_fields(entry)
 
-        for b in live:
-            state = self._state.get(b)
-            owner = state.fields.get(xfield) if state else None
+        for _, state in held:
+            owner = state.fields.get(xfield)
             doc = state.docs.get(owner) if owner is not None else None
             if doc is not None:
                 if owner == own:
                     return Decision.unique()
                 return Decision("duplicate", read_doc(doc)[2], 1.0)
 
+        short = short_sketch(entry.sketch)
+        fields = [field for field, _ in candidate_fields(entry)]
         best, best_id, best_size, seen = 0, "", None, 0
         compared: set[tuple[int, bytes]] = set()
-        for b in live:
-            state = self._state.get(b)
-            if state is None:
-                continue
-            for field, _ in bands:
+        for b, state in held:
+            for field in fields:
                 owner = state.fields.get(field)
                 if owner is None or owner == own or (b, owner) in compared or seen >= MAX_CANDIDATES:
                     continue
@@ -333,11 +334,12 @@ class MemoryIndex:
             return Decision.near(best_id, best, entry.size, best_size)
 
         state = self._state.setdefault(live[-1], _Bucket({}, {}))
-        state.docs[own] = short + doc_tail(entry)
-        state.fields[xfield] = own
-        for field, _ in bands:
-            if state.fields.get(field) not in state.docs:
-                state.fields[field] = own
+        docs, owners = state.docs, state.fields
+        docs[own] = short + doc_tail(entry)
+        owners[xfield] = own
+        for field in fields:
+            if owners.get(field) not in docs:
+                owners[field] = own
         return Decision.unique()
 
     def forget(self, article_id: str, fingerprint: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
 import xxhash
 from datasketch import MinHash
 
@@ -26,17 +27,228 @@ GRAM = 3
 # estimate's standard error at 0.5 is about 0.044.
 NUM_PERM = 128
 _SEED = 1
-# The permutations are drawn once: every process must draw the same ones, and
-# drawing them costs more than sketching an article.
-_SLICE = 512
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=xxhash.xxh32_intdigest)
+# The permutations are datasketch's draw (scheme "affine32", seed 1): sketches
+# already stored must stay comparable, so the draw and the arithmetic below are
+# datasketch's, bit for bit (tests/test_sketch_reference.py holds them to it).
+# Drawing them costs more than sketching an article, so it happens once.
+_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=xxhash.xxh32_intdigest, scheme="affine32")
+_PERM_A = np.ascontiguousarray(_TEMPLATE.permutations[0], dtype=np.uint32)
+_PERM_B = np.ascontiguousarray(_TEMPLATE.permutations[1], dtype=np.uint32)
+# The grams x NUM_PERM matrix is built in slabs of _STEP grams, a row per
+# permutation, against each permutation's a and b repeated along a row of
+# _STEP: numpy runs each operation over the whole matrix in a few flat vector
+# loops, where one broadcast over the 128 permutations pays a call per row. A
+# block's grams are padded up to a multiple of _STEP with copies of some of
+# them (a repeat cannot change a minimum). The repeated rows take 64 KB.
+_STEP = 64
+_BLOCK = 512  # grams per block: 256 KB of values, within L2
+_EMPTY = np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
+_REPEATED_A = np.repeat(_PERM_A, _STEP).reshape(NUM_PERM, _STEP)
+_REPEATED_B = np.repeat(_PERM_B, _STEP).reshape(NUM_PERM, _STEP)
+
+
+def _u32(value: int) -> np.ndarray:
+    # A 0-d array: numpy takes it as an operand faster than a numpy scalar.
+    return np.array(value, dtype=np.uint32)
+
+
+def _u64(value: int) -> np.ndarray:
+    return np.array(value, dtype=np.uint64)
+
+
+# xxh32 (seed 0) of a gram of three code points in U+0800..U+FFFF, which is
+# nine UTF-8 bytes: two 4-byte lanes and one byte. Almost every gram of Chinese
+# text is one, so they are hashed as arrays; any other gram is hashed by xxhash.
+_P1, _P2, _P3, _P4, _P5 = 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1
+_M32 = 0xFFFFFFFF
+_NINE_SEED = _u32((_P5 + 9) & _M32)
+_PRIME_1, _PRIME_2, _PRIME_4 = _u32(_P1), _u32(_P2), _u32(_P4)
+# fmix32, the MurmurHash3 finalizer datasketch applies before the permutations
+_FMIX_1, _FMIX_2 = _u32(0x85EBCA6B), _u32(0xC2B2AE35)
+_PRIME_3_FMIX_1 = _u32((_P3 * 0x85EBCA6B) & _M32)
+_BITS = {n: _u32(n) for n in (11, 13, 15, 16, 17, 21)}
+_SHIFT_16, _SHIFT_32, _LOW_16 = _u64(16), _u64(32), _u64(0xFFFF)
+_NINE_LOW, _NINE_SPAN = _u32(0x800), _u32(0x10000 - 0x800)
+
+
+def _utf8_of_three_byte_code_points() -> tuple[np.ndarray, ...]:
+    """Per code point below U+10000: its UTF-8 bytes' parts in the nine-byte gram's lanes.
+
+    A code point's three bytes ``e`` (little-endian in a uint32) fall in lane 1
+    (first letter), lanes 1 and 2 (second), or lane 2 and the last byte (third);
+    each table holds that part already multiplied by the xxh32 prime it meets,
+    as multiplication distributes over the disjoint bytes of a lane.
+    """
+    cp = np.arange(0x10000, dtype=np.uint64)
+    e = (0xE0 | (cp >> 12)) | ((0x80 | ((cp >> 6) & 0x3F)) << 8) | ((0x80 | (cp & 0x3F)) << 16)
+    m = np.uint64(_M32)
+    first = (e * _P3) & m
+    second_lane1 = (((e << 24) & m) * _P3) & m
+    second_lane2 = ((e >> 8) * _P3) & m
+    third_lane2 = (((e << 16) & m) * _P3) & m
+    third_last = ((e >> 16) * _P5) & m
+    return tuple(t.astype(np.uint32) for t in (first, second_lane1, second_lane2, third_lane2, third_last))
+
+
+_FIRST, _SECOND_1, _SECOND_2, _THIRD_2, _THIRD_LAST = _utf8_of_three_byte_code_points()
+
+
+def _rotl(h: np.ndarray, bits: int, spare: np.ndarray) -> None:
+    """Rotate ``h`` left in place; ``spare`` is scratch of its size."""
+    np.right_shift(h, _BITS[32 - bits], out=spare)
+    np.left_shift(h, _BITS[bits], out=h)
+    np.bitwise_or(h, spare, out=h)
+
+
+def _xorshift(h: np.ndarray, bits: int, spare: np.ndarray) -> None:
+    np.right_shift(h, _BITS[bits], out=spare)
+    np.bitwise_xor(h, spare, out=h)
+
+
+def _xxh32_nine(packed: np.ndarray) -> np.ndarray:
+    """xxh32 of the nine UTF-8 bytes of each gram packed as three 16-bit code points, carried
+    on into fmix32 up to its second multiplication (see _min_permuted)."""
+    c0 = np.right_shift(packed, _SHIFT_32)
+    c1 = np.bitwise_and(np.right_shift(packed, _SHIFT_16), _LOW_16)
+    c2 = np.bitwise_and(packed, _LOW_16)
+    spare = np.empty(len(packed), dtype=np.uint32)
+    h = _FIRST[c0]
+    np.add(h, _SECOND_1[c1], out=h)
+    np.add(h, _NINE_SEED, out=h)
+    _rotl(h, 17, spare)
+    np.multiply(h, _PRIME_4, out=h)
+    np.add(h, _SECOND_2[c1], out=h)
+    np.add(h, _THIRD_2[c2], out=h)
+    _rotl(h, 17, spare)
+    np.multiply(h, _PRIME_4, out=h)
+    np.add(h, _THIRD_LAST[c2], out=h)
+    _rotl(h, 11, spare)
+    np.multiply(h, _PRIME_1, out=h)
+    _xorshift(h, 15, spare)
+    np.multiply(h, _PRIME_2, out=h)
+    _xorshift(h, 13, spare)
+    # xxh32 ends with h ^= h >> 16 and fmix32 starts with it, which undoes it,
+    # so xxh32's last multiplication meets fmix32's first: one multiplication.
+    np.multiply(h, _PRIME_3_FMIX_1, out=h)
+    return h
+
+
+def _gram_hashes(letters_only: str) -> tuple[np.ndarray, int]:
+    """Each 3-gram's xxh32 of its UTF-8 bytes carried on into fmix32 (see _xxh32_nine),
+    repeats included (they cannot change a minimum), and how many distinct grams there are."""
+    if len(letters_only) < GRAM:
+        return _carried_on([xxhash.xxh32_intdigest(letters_only.encode("utf-8"))]), 1
+    cps = np.frombuffer(letters_only.encode("utf-32-le"), dtype=np.uint32)
+    # U+0800..U+FFFF: below it the subtraction wraps round to a large number
+    nine = np.less(np.subtract(cps, _NINE_LOW), _NINE_SPAN)
+    wide = cps.astype(np.uint64)
+    packed = np.left_shift(wide[:-2], _SHIFT_32)
+    np.bitwise_or(packed, np.left_shift(wide[1:-1], _SHIFT_16), out=packed)
+    np.bitwise_or(packed, wide[2:], out=packed)
+    other: set[str] = set()
+    if not nine.all():
+        in_nine = nine[:-2] & nine[1:-1] & nine[2:]
+        packed = packed[in_nine]
+        other = {letters_only[i : i + GRAM] for i in np.flatnonzero(~in_nine).tolist()}
+    packed.sort()
+    distinct = len(other) + (1 + int(np.count_nonzero(packed[1:] != packed[:-1])) if len(packed) else 0)
+    mixed = _xxh32_nine(packed)
+    if not other:
+        return mixed, distinct
+    return np.concatenate(
+        (mixed, _carried_on(list(map(xxhash.xxh32_intdigest, map(str.encode, other)))))
+    ), distinct
+
+
+def _carried_on(hashes: list[int]) -> np.ndarray:
+    """xxh32 values carried on as _xxh32_nine carries its own: h ^= h >> 16, then fmix32's first step."""
+    h = np.array(hashes, dtype=np.uint32)
+    _xorshift(h, 16, np.empty(len(h), dtype=np.uint32))
+    np.multiply(h, _FMIX_1, out=h)
+    return h
+
+
+def _min_permuted(mixed: np.ndarray) -> np.ndarray:
+    """datasketch's affine32 MinHash of the gram hashes: min over grams of a * fmix32(h) + b mod 2^32.
+
+    ``mixed`` holds the hashes up to fmix32's first multiplication (see _gram_hashes);
+    it is carried on in place.
+    """
+    spare = np.empty(len(mixed), dtype=np.uint32)
+    _xorshift(mixed, 13, spare)
+    np.multiply(mixed, _FMIX_2, out=mixed)
+    _xorshift(mixed, 16, spare)
+    out = _EMPTY
+    for start in range(0, len(mixed), _BLOCK):
+        block = mixed[start : start + _BLOCK]
+        grams = len(block)
+        width = -(-grams // _STEP) * _STEP
+        if width > grams:
+            block = (
+                np.resize(block, width)
+                if width > 2 * grams
+                else np.concatenate((block, block[: width - grams]))
+            )
+        # slab, permutation, gram: the slab's grams broadcast down its rows
+        values = np.multiply(block.reshape(-1, 1, _STEP), _REPEATED_A)
+        np.add(values, _REPEATED_B, out=values)
+        out = np.minimum(out, np.minimum.reduce(values, axis=0).min(axis=1))
+    return out
+
+
+def _letters_in_context(text: str) -> str:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    # ``[\W_]`` is exactly what is_letter drops (all but Unicode L* and N*), at C speed.
+    return _NOT_LETTERS.sub("", folded)
+
+
+# Text made only of these characters needs no NFKC in context: each of them
+# decomposes to a sequence that starts with a character that neither attaches
+# (a combining mark) nor composes to the one before it, so no character's
+# normalisation reaches into its neighbours', and NFKC, case folding and
+# dropping non-letters map each character on its own
+# (tests/test_sketch_reference.py checks every one of them). Chinese news is
+# almost always made only of them (all 600 articles of bench.stages are), and
+# then NFKC of the whole text, most of the cost, is not needed.
+_PLAIN = (
+    (0x0000, 0x024F),  # Latin
+    (0x2000, 0x20A7),  # general punctuation, super- and subscripts, currency
+    (0x213C, 0x249B),  # number forms, arrows, mathematical and technical signs, circled numbers
+    (0x24EA, 0x27BF),  # box drawing, shapes, symbols, dingbats
+    (0x3000, 0x3029),  # CJK punctuation; U+302A..U+302F are combining tone marks
+    (0x3030, 0x3098),  # and hiragana; U+3099 and U+309A are combining voicing marks
+    (0x309B, 0x30FF),  # katakana
+    (0x3100, 0x312F),  # bopomofo
+    (0x3400, 0x4DBF),  # CJK ideographs, extension A
+    (0x4E00, 0x9FFF),  # CJK ideographs
+    (0xFE10, 0xFE1F),  # vertical forms
+    (0xFE30, 0xFE6F),  # CJK compatibility and small forms
+    (0xFF01, 0xFF9D),  # full- and half-width forms; U+FF9E and U+FF9F are voicing marks
+)
+_IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF))  # letters that are their own letters
+_NOT_PLAIN = re.compile("[^" + "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in _PLAIN) + "]")
+# The plain letters whose letters differ from themselves (upper case, full width,
+# "½" and the like), and runs of them.
+_FOLDED = {
+    cp: folded
+    for lo, hi in _PLAIN
+    if (lo, hi) not in _IDEOGRAPHS
+    for cp in range(lo, hi + 1)
+    if not _NOT_LETTERS.match(chr(cp)) and (folded := _letters_in_context(chr(cp))) != chr(cp)
+}
+_TO_FOLD = re.compile("[" + "".join(f"\\u{cp:04x}" for cp in _FOLDED) + "]+")
+
+
+def _fold_run(run: re.Match[str]) -> str:
+    return run.group().translate(_FOLDED)
 
 
 def letters(simplified: str) -> str:
     """The letters of the text: NFKC, case-folded, no spaces or punctuation."""
-    folded = unicodedata.normalize("NFKC", simplified).casefold()
-    # ``[\W_]`` is exactly what is_letter drops (all but Unicode L* and N*), at C speed.
-    return _NOT_LETTERS.sub("", folded)
+    if _NOT_PLAIN.search(simplified) is None:
+        # character by character (see _PLAIN): drop the non-letters, fold the few that fold
+        return _TO_FOLD.sub(_fold_run, _NOT_LETTERS.sub("", simplified))
+    return _letters_in_context(simplified)
 
 
 def fingerprint(letters_only: str) -> str:
@@ -61,20 +273,8 @@ def sketch(letters_only: str) -> tuple[bytes, int]:
     """
     if not letters_only:
         return b"", 0
-    grams = {letters_only[i : i + GRAM] for i in range(max(1, len(letters_only) - GRAM + 1))}
-    mh = MinHash(
-        num_perm=NUM_PERM,
-        seed=_SEED,
-        hashfunc=xxhash.xxh32_intdigest,
-        permutations=_TEMPLATE.permutations,
-        scheme=_TEMPLATE.scheme,
-    )
-    shingles = [g.encode("utf-8") for g in grams]
-    # In slices: datasketch builds a grams x NUM_PERM matrix per call, and one
-    # that fits the CPU cache is three times faster than one for a whole article.
-    for start in range(0, len(shingles), _SLICE):
-        mh.update_batch(shingles[start : start + _SLICE])
-    return mh.hashvalues.astype("<u4", copy=False).tobytes(), len(grams)
+    mixed, count = _gram_hashes(letters_only)
+    return _min_permuted(mixed).astype("<u4", copy=False).tobytes(), count
 
 
 def jaccard(a: str, b: str) -> float:
