@@ -317,12 +317,18 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if shown:
             shown[0].stop()
-    _report_skipped(skipped)
-    if not sent:
-        raise BadInput(f"nothing to submit: no articles in {' '.join(args.paths)} (.txt, .jsonl, .json or -)")
-    print(f"submitted {len(sent)} articles in {time.monotonic() - started:.2f}s", file=sys.stderr)
-    if not args.wait:
-        return 0
+    try:  # a Ctrl-C from here on still says what stays queued
+        _report_skipped(skipped)
+        if not sent:
+            raise BadInput(
+                f"nothing to submit: no articles in {' '.join(args.paths)} (.txt, .jsonl, .json or -)"
+            )
+        print(f"submitted {len(sent)} articles in {time.monotonic() - started:.2f}s", file=sys.stderr)
+        if not args.wait:
+            return 0
+    except KeyboardInterrupt:
+        _say_interrupted([str(s.id) for s in sent if s.trackable])
+        raise
     return _wait_and_report(client, sent, args, started)
 
 
@@ -351,9 +357,25 @@ def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
 
 def _wait_and_report(client: Any, sent: list[Any], args: argparse.Namespace, started: float) -> int:
     """Wait for ``sent``'s results, print the summary, and return --wait's exit code."""
+    trackable = [s for s in sent if s.trackable]
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        return _wait_for_results(client, sent, trackable, results, args, started)
+    except KeyboardInterrupt:
+        _say_interrupted([s.id for s in trackable if s.id not in results])
+        raise
+
+
+def _wait_for_results(
+    client: Any,
+    sent: list[Any],
+    trackable: list[Any],
+    results: dict[str, dict[str, Any]],
+    args: argparse.Namespace,
+    started: float,
+) -> int:
     from worker.heartbeat import read_all as workers_online
 
-    trackable = [s for s in sent if s.trackable]
     timeout = args.timeout
     if timeout is None:
         timeout = WAIT_BASE_S + WAIT_PER_ARTICLE_S * len(sent)
@@ -373,21 +395,14 @@ def _wait_and_report(client: Any, sent: list[Any], args: argparse.Namespace, sta
 
     shown = _progress(len(trackable), "processing", args.quiet)
     advance = (lambda n: shown[0].advance(shown[1], n)) if shown else None
-    results: dict[str, dict[str, Any]] = {}
     try:
         client.reader.wait(trackable, timeout=timeout or None, progress=advance, tick=tick, into=results)
         pending: list[str] = []
     except TimeoutError:
         pending = [s.id for s in trackable if s.id not in results]
-    except KeyboardInterrupt:
-        if shown:
-            shown[0].stop()
-            shown = None
-        _say_interrupted([s.id for s in trackable if s.id not in results])
-        raise
     finally:
         if shown:
-            shown[0].stop()
+            shown[0].stop()  # before the caller's message on a Ctrl-C
     untracked = len(sent) - len(trackable)
     return print_summary(results.values(), time.monotonic() - started, untracked, pending, as_json=args.json)
 

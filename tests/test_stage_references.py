@@ -369,3 +369,16 @@ def test_idf_table_marks_exactly_the_words_that_can_never_be_keywords() -> None:
 
     assert marked == {w for w in lex.idf if never(w)}
     assert marked and len(marked) < len(lex.idf) / 100
+
+
+def test_a_table_laid_out_by_use_holds_the_same_items_in_rank_order() -> None:
+    from worker.stages.interning import laid_out_by_use
+
+    table = {"b": 2.0, "a": 1.0, "c": 2.0, "d": 0.5, "乙": 3.0}
+    laid = laid_out_by_use(table, rank=table.values())
+    assert laid == table
+    assert list(laid) == ["d", "a", "b", "c", "乙"]  # ties keep the table's order
+    assert all(laid[w] is table[w] for w in table)  # the same value objects
+    lex = keywords.lexicon()
+    weights = [w for w in lex.idf.values() if w != keywords.NOT_KEYWORD]
+    assert weights == sorted(weights)  # common words (low IDF) first

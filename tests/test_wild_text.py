@@ -39,6 +39,9 @@ class Bounded:
 
     def __init__(self) -> None:
         self.pos = jieba.posseg.POSTokenizer(jieba.Tokenizer())
+        self.pos.tokenizer.initialize()
+        self.pos.makesure_userdict_loaded()
+        segment._lay_out(self.pos.tokenizer, self.pos)  # as the engine lays its tables out
         self.budget = segment.HmmBudget(frozenset(jieba.posseg.char_state_tab_P))
         self.tag = segment._bound_hmm(self.pos.tokenizer, self.pos, self.budget)
 

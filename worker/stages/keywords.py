@@ -18,11 +18,9 @@ from functools import cache
 from operator import add, itemgetter
 from pathlib import Path
 
-import numpy as np
-
 from worker.stages.entities import KINDS
 from worker.stages.entity_model import Span
-from worker.stages.interning import one_object_per_value
+from worker.stages.interning import laid_out_by_use, one_object_per_value
 from worker.stages.segment import DATA, Token, analysis_form, read_words
 
 # Entities of these kinds may be keywords, in their whole form.
@@ -64,27 +62,10 @@ def lexicon(user_stopwords: str = "") -> Lexicon:
     for path in [NEWS_STOPWORDS] + ([Path(user_stopwords)] if user_stopwords else []):
         words.update(read_words(path))
     stopwords = frozenset(words)
-    idf = _laid_out_by_use(tfidf.idf_freq)
+    idf = laid_out_by_use(tfidf.idf_freq, rank=tfidf.idf_freq.values())  # common words: low IDF
     for word in [w for w in idf if not _key_allowed(w, stopwords)]:
         idf[word] = NOT_KEYWORD
     return Lexicon(one_object_per_value(idf), tfidf.median_idf, stopwords)
-
-
-def _laid_out_by_use(table: dict[str, float]) -> dict[str, float]:
-    """The same table, its entries and key strings in memory in order of use: common words first.
-
-    An article looks up a hundred-odd distinct words in a table of 270,000,
-    each lookup reading the table's slot, its entry and the key string. Laid
-    out as jieba loads them, those lie far apart and each is a cache miss (in
-    the pipeline, a third of the keyword stage's time). Inserted most common
-    first (lowest IDF), with each key string made anew in that order, the
-    entries and strings of the words most articles use lie together.
-    """
-    words = list(table)
-    weights = np.fromiter(table.values(), dtype=np.float64, count=len(words))
-    order = np.argsort(weights, kind="stable").tolist()
-    fresh = [words[i].encode("utf-8").decode("utf-8") for i in order]
-    return dict(zip(fresh, weights[order].tolist(), strict=True))
 
 
 def _is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
