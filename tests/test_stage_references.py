@@ -380,5 +380,8 @@ def test_a_table_laid_out_by_use_holds_the_same_items_in_rank_order() -> None:
     assert list(laid) == ["d", "a", "b", "c", "乙"]  # ties keep the table's order
     assert all(laid[w] is table[w] for w in table)  # the same value objects
     lex = keywords.lexicon()
+    before = dict(lex.idf)
+    keywords.lay_out(lex)  # in place, as a worker does before it forks
+    assert lex.idf == before
     weights = [w for w in lex.idf.values() if w != keywords.NOT_KEYWORD]
     assert weights == sorted(weights)  # common words (low IDF) first

