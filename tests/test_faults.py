@@ -23,6 +23,7 @@ from producer.client import Client
 from tests import faults
 from tests.support import RedisServer, wait_for
 from worker.config import Settings
+from worker.heartbeat import read_all as workers_online
 
 FAULT_WORKER = ("--include", "tests.faults")
 
@@ -171,6 +172,8 @@ def test_redis_restart_with_aof_keeps_every_acknowledged_article(tmp_path, prefi
         }
         worker = start_worker(concurrency=1, extra_env=env)
         client = Client(Settings.from_env(env).with_(batch_size=10))
+        # The restart is of a Redis that a running worker uses: not one it has yet to reach.
+        wait_for(lambda: workers_online(client.redis, client.keys), 120, "the worker online")
         todo = articles(400, seed_story, "r")
         acknowledged: list = []
         refused: list[str] = []
