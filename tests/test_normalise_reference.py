@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.test_stage_references import slow_detect_script  # the reference, written once
 from worker.article import Rejection, parse_article
 from worker.stages import garbled, normalise, script, segment
 
@@ -274,20 +275,6 @@ def test_the_garbled_cases_are_caught() -> None:
 
 
 # -- detect_script ---------------------------------------------------------------------------
-
-
-def slow_detect_script(text: str, simplified: str) -> str:
-    simp_only = script.simplified_only()
-    han = sum(normalise.is_han(c) for c in text)
-    letters = sum(normalise.is_letter(c) for c in text)
-    trad = sum(1 for a, b in zip(text, simplified, strict=True) if a != b and normalise.is_han(a))
-    simp = sum(1 for a, b in zip(text, simplified, strict=True) if a == b and a in simp_only)
-    if not han or han < script.MIN_HAN_SHARE * letters:
-        return "other"
-    specific = trad + simp
-    if specific and min(trad, simp) >= script.MIXED_SHARE * specific:
-        return "mixed"
-    return "hant" if trad > simp else "hans"
 
 
 @pytest.mark.parametrize("text", CASES + ["這個國家的經濟发展很快，这个国家", "乾隆 干燥 幹部", "䷀䷁ 臺灣"])
