@@ -295,6 +295,8 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
             tokenizer.add_word(word, freq, tag)
         pos = jieba.posseg.POSTokenizer(tokenizer)
         pos.makesure_userdict_loaded()
+        one_object_per_value(tokenizer.FREQ)
+        one_object_per_value(pos.word_tag_tab)
         budget = HmmBudget(frozenset(jieba.posseg.char_state_tab_P))
         bounded_tag = _bound_hmm(tokenizer, pos, budget)
         return Engine(
@@ -337,8 +339,9 @@ def _lay_out(tokenizer, pos) -> None:  # noqa: ANN001 - jieba's own classes
     """
     counts: dict[str, int] = tokenizer.FREQ
     tags: dict[str, str] = pos.word_tag_tab
-    tokenizer.FREQ = one_object_per_value(laid_out_by_use(counts, rank=(-n for n in counts.values())))
-    pos.word_tag_tab = one_object_per_value(laid_out_by_use(tags, rank=(-counts.get(w, 0) for w in tags)))
+    # The values stay the objects one_object_per_value made them at load.
+    tokenizer.FREQ = laid_out_by_use(counts, rank=(-n for n in counts.values()))
+    pos.word_tag_tab = laid_out_by_use(tags, rank=(-counts.get(w, 0) for w in tags))
 
 
 def _bound_hmm(  # noqa: ANN001 - jieba's own classes
