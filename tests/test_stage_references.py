@@ -350,9 +350,9 @@ def test_candidate_check_matches_the_reference() -> None:
     words += sorted(lex.stopwords)[:50]
     for key in words:
         for pos in ["n", "ns", "eng", "e", "m", "mq", "x", "r", "nr", "vn", "t", "tg"]:
-            assert keywords._is_candidate(key, pos, lex.stopwords) == slow_is_candidate(
-                key, pos, lex.stopwords
-            )
+            # As keywords() decides: the length, the tag's table, then the checks on the word.
+            fast = len(key) > 1 and keywords._KEYWORD_POS[pos] and keywords._key_allowed(key, lex.stopwords)
+            assert fast == slow_is_candidate(key, pos, lex.stopwords)
 
 
 def test_idf_table_marks_exactly_the_words_that_can_never_be_keywords() -> None:

@@ -81,11 +81,6 @@ def lay_out(lex: Lexicon) -> None:
     lex.idf.update(laid)
 
 
-def _is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
-    """Whether a word so tagged, counted under ``key``, may be a keyword."""
-    return len(key) > 1 and _keyword_pos(pos) and _key_allowed(key, stopwords)
-
-
 def _key_allowed(key: str, stopwords: frozenset[str]) -> bool:
     """The checks on the word itself: no stopword, no bare number, date or amount, in any script."""
     if key in stopwords or key.lower() in stopwords:
@@ -104,11 +99,6 @@ class _PosTable(dict[str, bool]):
 
 
 _KEYWORD_POS = _PosTable()
-
-
-def _keyword_pos(pos: str) -> bool:
-    """Whether a word so tagged may be a keyword."""
-    return _KEYWORD_POS[pos]
 
 
 def keywords(
