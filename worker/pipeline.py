@@ -28,7 +28,7 @@ from worker.stages import entities, garbled, keywords, segment
 from worker.stages import entity_model as ner
 from worker.stages import fingerprint as fp
 from worker.stages.normalise import dewrap, drop_repeats
-from worker.stages.script import detect_script, simplified_only_table
+from worker.stages.script import detect_script
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,16 @@ class Analyser:
         self.engine.lay_out()
         keywords.lay_out(self.lexicon)
         self.engine.tag("预热")
-        segment.to_simplified("預熱")
-        simplified_only_table()  # detect_script's table, built once
-        garbled.common_table()
         # One pass through the array-based stages (garbled, drop_repeats,
-        # detect_script, the MinHash): their code-point tables (about 6 MB) are
-        # built, and numpy sets up what their first call needs, in the parent,
-        # where the children share it, not in each child.
+        # detect_script, the MinHash) on one text: OpenCC, the code-point tables
+        # (about 6 MB), and what numpy sets up for their first call are made in
+        # the parent, where the children share them, not in each child.
         warm_text = "預熱文章，預熱文章的第二句。" * 8
         garbled.check(warm_text)
         drop_repeats(dewrap(warm_text))
-        detect_script(warm_text, segment.to_simplified(warm_text))
-        fp.sketch(fp.letters("预热文章，预热文章"))
+        warm_simplified = segment.to_simplified(warm_text)
+        detect_script(warm_text, warm_simplified)
+        fp.sketch(fp.letters(warm_simplified))
 
     @property
     def entity_kinds(self) -> tuple[str, ...]:
