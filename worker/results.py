@@ -82,9 +82,7 @@ class ResultStore:
         latency_ms = None if not submitted_at else max(0.0, (time.time() - submitted_at) * 1000)
         if article_id is None or not valid_id(article_id):
             pipe = self._client.pipeline()
-            entry = pipe.xadd(
-                keys.results, {"id": article_id or "", "status": status, "result": dumps(result)}
-            )
+            pipe.xadd(keys.results, {"id": article_id or "", "status": status, "result": dumps(result)})
             pipe.hincrby(keys.stats, status, 1)
             pipe.hincrby(keys.stats_minute(minute), status, 1)
             pipe.expire(keys.stats_minute(minute), STATS_MINUTE_TTL)
