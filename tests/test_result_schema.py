@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import subprocess
 import sys
+import time
 
 import orjson
 import pytest
@@ -18,7 +20,7 @@ from worker.config import Settings
 from worker.deadletters import DeadLetters
 from worker.embedded import process_all
 from worker.keys import Keys
-from worker.result_body import Failure, not_analysed
+from worker.result_body import Failure, not_analysed, now_iso
 from worker.results import ResultStore
 
 SAMPLES = sorted(str(p) for p in (ROOT / "samples").iterdir() if p.suffix in (".txt", ".jsonl"))
@@ -147,3 +149,14 @@ def test_dead_entries_and_records_as_the_store_writes_them(redis_server, prefix)
     store.publish("d/2", "unique", unique, "hash2", "fp2")
     assert check_stored(redis_server.client(), prefix) == 2
     assert problems({"error": "{}", "attempts": "x", "at": "1"}, "dead_entry")
+
+
+def test_processed_at_is_the_current_millisecond_in_utc():
+    # now_iso formats the second once and adds the milliseconds: each value read
+    # back lies between the clock just before and just after it was made.
+    for _ in range(2000):
+        before = int(time.time() * 1000)
+        stamp = now_iso()
+        after = int(time.time() * 1000)
+        parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC)
+        assert before <= round(parsed.timestamp() * 1000) <= after, stamp

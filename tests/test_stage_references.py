@@ -205,6 +205,12 @@ def test_tag_matches_the_reference(name: str) -> None:
         assert all(text[start : start + len(w)] == w for w, _pos, start in tokens)
 
 
+def test_the_white_space_check_finds_exactly_what_isspace_drops() -> None:
+    # tag() takes its fast path (no per-word isspace) only where this search finds nothing.
+    every = "".join(map(chr, range(0x110000)))
+    assert [m.group() for m in segment._SPACE.finditer(every)] == [c for c in every if c.isspace()]
+
+
 def test_protected_runs_found_as_a_whole_text_search_finds_them() -> None:
     extra = [
         "見 https://a.b/c. 和 user.name+tag@mail.example.org，COVID-19、U.S.與3.5%及1,000,000和12:30",

@@ -26,8 +26,15 @@ BRIDGE_LOST = "bridge_lost"
 
 def now_iso() -> str:
     """UTC now, ISO-8601 to the millisecond: every result's ``processed_at``."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    global _second
+    second, milli = divmod(int(time.time() * 1000), 1000)
+    if second != _second[0]:  # formatted once a second, not once an article
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second[1]}.{milli:03d}Z"
+
+
+# (the second, formatted): one tuple, swapped whole.
+_second: tuple[int, str] = (-1, "")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from operator import add, itemgetter
+from itertools import repeat
+from operator import itemgetter, mul, truediv
 from pathlib import Path
 
 from worker.stages.entities import KINDS
@@ -143,10 +144,14 @@ def keywords(
         first = {w: i for i, w in enumerate(weights)}
         best = sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:top]
     else:
-        total = sum([counts[key] for key in weights])
-        # (-score, first appearance, key): sorted as tuples, ties to the word that appeared first.
-        ranked = sorted([(-(counts[k] / total * w), i, k) for i, (k, w) in enumerate(weights.items())])
-        best = [(k, -negative) for negative, _, k in ranked[:top]]
+        keys = list(weights)
+        counted = list(map(counts.__getitem__, keys))
+        total = sum(counted)
+        # count / total * IDF, each as one C-level pass over the keys
+        scores = list(map(mul, map(truediv, counted, repeat(total)), weights.values()))
+        # Best first; a stable sort keeps equal scores in first-appearance order, even reversed.
+        ranked = sorted(range(len(keys)), key=scores.__getitem__, reverse=True)[:top]
+        best = [(keys[i], scores[i]) for i in ranked]
     shown = dict(reversed(picked))  # key -> the first form seen in the article
     return [{"w": shown[w], "weight": round(score, 4)} for w, score in best]
 
@@ -185,11 +190,15 @@ def _units(tokens: list[Token], spans: Sequence[Span], text: str) -> list[Token]
     # tokens a mention overlaps are one run, found by bisection; the tokens
     # between runs are copied as slices.
     starts = list(map(itemgetter(2), tokens))
-    ends = list(map(add, starts, map(len, map(itemgetter(0), tokens))))
     units: list[Token] = []
     cursor = 0
     for m_start, m_end, kind in mentions:
-        first, last = bisect_right(ends, m_start), bisect_left(starts, m_end)
+        # The first token that ends after the mention starts: the last one that
+        # starts at or before it, if it reaches past it, else the one after.
+        first = bisect_right(starts, m_start) - 1
+        if first < 0 or starts[first] + len(tokens[first][0]) <= m_start:
+            first += 1
+        last = bisect_left(starts, m_end)
         if first >= last:  # overlaps no token
             continue
         if first > cursor:

@@ -32,7 +32,6 @@ import string
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import accumulate
 from operator import itemgetter
 from pathlib import Path
 
@@ -478,25 +477,36 @@ def tag(text: str, simplified: str, eng: Engine) -> list[Token]:
     White space is not a token.
     """
     tokens: list[Token] = []
+    append = tokens.append
     eng.begin()
     form = _aligned_form(text, simplified)
     same = form == text
     for start, end, protected in _spans(form):
         if protected:
-            tokens.append((text[start:end], "eng" if form[start].isalpha() else "m", start))
+            append((text[start:end], "eng" if form[start].isalpha() else "m", start))
             continue
-        # One pass: each word's offset is the running sum of the lengths before it.
         pairs = eng.tag(form[start:end])
-        offsets = accumulate(map(len, map(itemgetter(0), pairs)), initial=start)
-        if same:  # the engine's words are the text's own
-            tokens += [(w, pos, at) for (w, pos), at in zip(pairs, offsets, strict=False) if not w.isspace()]
+        # One pass, each word's offset the running sum of the lengths before it
+        # (a plain loop: faster here than a comprehension over accumulate).
+        at = start
+        if _SPACE.search(form, start, end):  # white space is no token; rare after dewrap
+            for w, pos in pairs:
+                if not w.isspace():
+                    append((text[at : at + len(w)], pos, at))
+                at += len(w)
+        elif same:  # the engine's words are the text's own
+            for w, pos in pairs:
+                append((w, pos, at))
+                at += len(w)
         else:
-            tokens += [
-                (text[at : at + len(w)], pos, at)
-                for (w, pos), at in zip(pairs, offsets, strict=False)
-                if not w.isspace()
-            ]
+            for w, pos in pairs:
+                end_of_word = at + len(w)
+                append((text[at:end_of_word], pos, at))
+                at = end_of_word
     return tokens
+
+
+_SPACE = re.compile(r"\s")
 
 
 def cut(text: str, simplified: str, eng: Engine, *, fold: bool = True) -> list[str]:
