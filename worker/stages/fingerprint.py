@@ -19,6 +19,8 @@ import numpy as np
 import xxhash
 from datasketch import MinHash
 
+from worker.stages.normalise import code_points, letter_table
+
 _NOT_LETTERS = re.compile(r"[\W_]+")
 # Letters per shingle.
 GRAM = 3
@@ -246,8 +248,11 @@ def _fold_run(run: re.Match[str]) -> str:
 def letters(simplified: str) -> str:
     """The letters of the text: NFKC, case-folded, no spaces or punctuation."""
     if _NOT_PLAIN.search(simplified) is None:
-        # character by character (see _PLAIN): drop the non-letters, fold the few that fold
-        return _TO_FOLD.sub(_fold_run, _NOT_LETTERS.sub("", simplified))
+        # character by character (see _PLAIN): keep the letters (one table lookup per
+        # code point, the table _NOT_LETTERS itself drew), fold the few that fold
+        codes = code_points(simplified)
+        kept = codes[letter_table()[codes]].tobytes().decode("utf-32-le")
+        return _TO_FOLD.sub(_fold_run, kept)
     return _letters_in_context(simplified)
 
 
