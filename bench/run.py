@@ -111,15 +111,31 @@ def run_bare(
     chunks = [articles[i : i + settings.batch_size] for i in range(0, len(articles), settings.batch_size)]
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(procs, initializer=_bare_init, initargs=(decisions,)) as pool:
+        children = psutil.Process().children()
+        cpu_before = _cpu(children)
         started = time.perf_counter()
         total_bytes = sum(pool.imap_unordered(_bare_chunk, chunks))
         elapsed = time.perf_counter() - started
+        cpu = _cpu(children) - cpu_before
     return {
         "articles": len(articles),
         "seconds": elapsed,
         "rate": len(articles) / elapsed,
         "result_bytes": total_bytes,
+        "cpu_ms_per_article": cpu * 1000 / len(articles),
     }
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    """CPU seconds (user + system) the ``processes`` have used; one that has ended counts nothing."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 # -- the real path ---------------------------------------------------------------
@@ -173,13 +189,17 @@ def run_real(
         client.wait([client.submit({"id": "warmup", "text": "预热文章。"})], timeout=120)
         base = deployment.redis.xlen(results_key)
         before = deployment.redis.info("memory")["used_memory"]
+        workers = [psutil.Process(deployment.worker.proc.pid), *deployment.children()]
+        me = psutil.Process()
         cpu_before = _redis_cpu(deployment.redis)
+        workers_before, me_before = _cpu(workers), _cpu([me])
         started = time.perf_counter()
         client.submit_many(articles)
         queued_bytes = deployment.redis.info("memory")["used_memory"] - before
         _wait(lambda: deployment.redis.xlen(results_key) >= base + len(articles), 3600)
         elapsed = time.perf_counter() - started
         redis_cpu = _redis_cpu(deployment.redis) - cpu_before
+        worker_cpu, client_cpu = _cpu(workers) - workers_before, _cpu([me]) - me_before
         memory = worker_memory(deployment)
         return {
             "articles": len(articles),
@@ -189,6 +209,9 @@ def run_real(
             "queued_bytes_upper_bound": queued_bytes,
             "redis_cpu_ms_per_article": redis_cpu * 1000 / len(articles),
             "redis_busy": redis_cpu / elapsed,
+            # the worker's parent and its children; the submitting (and waiting) client
+            "cpu_ms_per_article": worker_cpu * 1000 / len(articles),
+            "client_cpu_ms_per_article": client_cpu * 1000 / len(articles),
         }
     finally:
         deployment.stop()
@@ -390,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
         "pool PSS MB",
         "redis ms/article",
         "redis busy",
+        "bare CPU ms/article",
+        "worker CPU ms/article",
+        "client CPU ms/article",
     ]
     rows = []
     recognisers = args.entities.split(",")
@@ -430,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
                     mem["pool_pss_mb"],
                     f"{real['redis_cpu_ms_per_article']:.3f}",
                     f"{real['redis_busy']:.0%}",
+                    f"{bare['cpu_ms_per_article']:.3f}",
+                    f"{real['cpu_ms_per_article']:.3f}",
+                    f"{real['client_cpu_ms_per_article']:.3f}",
                 ]
             )
             print(table("", header, rows[-1:]).split("\n", 1)[1], flush=True)
@@ -488,6 +517,9 @@ def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if "redis_cpu_ms_per_article" in out:
         cpu = sum(r["redis_cpu_ms_per_article"] * r["articles"] for r in runs) / 1000
         out.update(redis_cpu_ms_per_article=cpu * 1000 / count, redis_busy=cpu / seconds)
+    for name in ("cpu_ms_per_article", "client_cpu_ms_per_article"):
+        if name in out:
+            out[name] = sum(r[name] * r["articles"] for r in runs) / count
     return out
 
 

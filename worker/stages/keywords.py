@@ -148,10 +148,10 @@ def keywords(
         counted = list(map(counts.__getitem__, keys))
         total = sum(counted)
         # count / total * IDF, each as one C-level pass over the keys
-        scores = list(map(mul, map(truediv, counted, repeat(total)), weights.values()))
+        weighted = list(map(mul, map(truediv, counted, repeat(total)), weights.values()))
         # Best first; a stable sort keeps equal scores in first-appearance order, even reversed.
-        ranked = sorted(range(len(keys)), key=scores.__getitem__, reverse=True)[:top]
-        best = [(keys[i], scores[i]) for i in ranked]
+        ranked = sorted(range(len(keys)), key=weighted.__getitem__, reverse=True)[:top]
+        best = [(keys[i], weighted[i]) for i in ranked]
     shown = dict(reversed(picked))  # key -> the first form seen in the article
     return [{"w": shown[w], "weight": round(score, 4)} for w, score in best]
 
