@@ -40,7 +40,10 @@ from bench.stages import report as stage_report
 from tests.support import Bridge, RedisServer, Worker, newsflow_env
 from worker import pipeline
 from worker.config import Settings
-from worker.dedupe.index import MemoryIndex
+from worker.dedupe.index import BUCKETS, Buckets, MemoryIndex, Registration
+from worker.dedupe.redis_index import RedisIndex
+from worker.keys import Keys
+from worker.stages import fingerprint, segment
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -177,7 +180,11 @@ def _wait(condition: Any, timeout: float) -> None:
 
 
 def run_real(
-    articles: list[dict[str, Any]], procs: int, engine: str, entities: str = "model"
+    articles: list[dict[str, Any]],
+    procs: int,
+    engine: str,
+    entities: str = "model",
+    aged: list[Registration] | None = None,
 ) -> dict[str, Any]:
     from producer.client import Client
 
@@ -185,6 +192,8 @@ def run_real(
     try:
         client = Client(deployment.settings)
         results_key = client.keys.results
+        if aged:
+            age(deployment, aged)
         # Warm up: the worker is up and has loaded its dictionaries once this has a result.
         client.wait([client.submit({"id": "warmup", "text": "预热文章。"})], timeout=120)
         base = deployment.redis.xlen(results_key)
@@ -215,6 +224,44 @@ def run_real(
         }
     finally:
         deployment.stop()
+
+
+def aged_entries(articles: list[dict[str, Any]], per_bucket: int) -> list[Registration]:
+    """What ``per_bucket`` articles in each older bucket of the dedupe window register.
+
+    Made from the benchmark's own articles read backwards: the same kind of
+    text, but no 3-gram in common with them, so no decision changes and both
+    halves of a ratio still analyse the same articles.
+    """
+    out: list[Registration] = []
+    for i in range(per_bucket * BUCKETS):
+        text = articles[i % len(articles)]["text"][::-1]
+        out.append(Registration.of(f"aged-{i}", fingerprint.letters(segment.to_simplified(text))))
+    return out
+
+
+def age(deployment: Deployment, entries: list[Registration]) -> None:
+    """Register ``entries`` spread over the older buckets of the dedupe window, a bucket at a time.
+
+    A deployment older than its window (7 days by default) holds documents in
+    all BUCKETS + 1 buckets, and every decision then looks its fields up in
+    each; a fresh Redis holds only the newest bucket.
+    """
+    s = deployment.settings
+    span = Buckets(s.dedupe_window).span
+    per_bucket = len(entries) // BUCKETS
+    for back in range(1, BUCKETS + 1):
+        index = RedisIndex(
+            deployment.redis,
+            Keys(s.prefix),
+            s.dedupe_window,
+            threshold=s.near_threshold,
+            shards=s.dedupe_shards,
+            clock=lambda back=back: time.time() - back * span,
+        )
+        chunk = entries[(back - 1) * per_bucket : back * per_bucket]
+        for at in range(0, len(chunk), 500):
+            index.decide_many(chunk[at : at + 500])
 
 
 def _redis_cpu(client: redis.Redis) -> float:
@@ -358,6 +405,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument(
+        "--aged",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first register N other articles in each older bucket of the dedupe window, as a "
+        "deployment older than its window holds them (default 0: a fresh Redis)",
+    )
+    parser.add_argument(
         "--data",
         type=Path,
         default=SIGHAN,
@@ -401,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{cores} cores, {cpu}"
     )
     decisions = decide_all(articles, Settings())
+    aged = aged_entries(articles, args.aged) if args.aged else None
+    if aged:
+        print(f"dedupe state: {args.aged:,} other articles in each of the {BUCKETS} older buckets")
+    report["aged_per_bucket"] = args.aged
     header = [
         "engine",
         "entities",
@@ -434,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             bares, reals = [], []
             for _ in range(rounds):
                 bares.append(run_bare(chosen, p, settings, decisions))
-                reals.append(run_real(chosen, p, engine, entities))
+                reals.append(run_real(chosen, p, engine, entities, aged))
             bare, real = _combined(bares), _combined(reals)
             ratio = real["rate"] / bare["rate"]
             mem = real["memory"]
