@@ -7,6 +7,7 @@ Tests (tests/conftest.py), the benchmarks (bench/) and ``make demo``
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -22,6 +23,39 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+TEST_ARTICLES = Path(__file__).resolve().parent / "data"
+
+
+def sample_articles() -> list[str]:
+    """The articles in tests/data: real wire text, Traditional and Simplified, wrapped and not."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(TEST_ARTICLES.glob("*.txt"))]
+    assert texts, "tests/data holds the test articles"
+    return texts
+
+
+def article_pieces(
+    seed: int, n: int, longest: int, convert: Callable[[str], str], unwrapped_share: float = 0.0
+) -> list[str]:
+    """``n`` pieces of the test articles cut at random, 20 to ``longest`` characters.
+
+    Half of them go through ``convert`` (to Simplified, say), and
+    ``unwrapped_share`` of them lose their line breaks.
+    """
+    texts = sample_articles()
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        text = rng.choice(texts)
+        a = rng.randrange(len(text))
+        piece = text[a : a + rng.randint(20, longest)]
+        if rng.random() < 0.5:
+            piece = convert(piece)
+        if unwrapped_share and rng.random() < unwrapped_share:
+            piece = piece.replace("\n", "")
+        out.append(piece)
+    return out
 
 
 def free_port() -> int:

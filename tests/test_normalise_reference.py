@@ -15,18 +15,16 @@ from __future__ import annotations
 import random
 import unicodedata
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support import article_pieces
 from tests.test_stage_references import slow_detect_script  # the reference, written once
 from worker.article import Rejection, parse_article
 from worker.stages import garbled, normalise, script, segment
 
 pytestmark = pytest.mark.unit
-
-DATA = Path(__file__).resolve().parent / "data"
 
 EDGES = [
     "",
@@ -46,24 +44,8 @@ EDGES = [
 ]
 
 
-def _corpus(seed: int = 17, n: int = 60) -> list[str]:
-    """Articles from the test data cut at random: Traditional and Simplified, wrapped or not."""
-    texts = [p.read_text(encoding="utf-8") for p in sorted(DATA.glob("*.txt"))]
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        text = rng.choice(texts)
-        a = rng.randrange(len(text))
-        piece = text[a : a + rng.randint(20, 1200)]
-        if rng.random() < 0.5:
-            piece = segment.to_simplified(piece)
-        if rng.random() < 0.3:
-            piece = piece.replace("\n", "")
-        out.append(piece)
-    return out
-
-
-CORPUS = _corpus()
+# Pieces of real articles: Traditional and Simplified, wrapped or not.
+CORPUS = article_pieces(17, 60, 1200, segment.to_simplified, unwrapped_share=0.3)
 CASES = EDGES + CORPUS
 
 

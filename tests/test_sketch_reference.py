@@ -16,25 +16,17 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 import xxhash
 from datasketch import MinHash
 
+from tests.support import sample_articles
 from worker.dedupe import index
 from worker.stages import fingerprint as fp
 from worker.stages import segment
 
 pytestmark = pytest.mark.unit
-
-DATA = Path(__file__).resolve().parent / "data"
-
-
-def _texts() -> list[str]:
-    texts = [p.read_text(encoding="utf-8") for p in sorted(DATA.glob("*.txt"))]
-    assert texts, "tests/data holds the test articles"
-    return texts
 
 
 def reference_sketch(letters: str) -> tuple[bytes, int]:
@@ -78,7 +70,7 @@ TRICKY_LETTERS = [
 
 def _corpus(seed: int = 16, n: int = 60) -> list[str]:
     """Letters of pieces of the test articles, cut and joined at random, some longer than a block."""
-    texts = _texts()
+    texts = sample_articles()
     rng = random.Random(seed)
     out = []
     for _ in range(n):
@@ -189,7 +181,7 @@ def test_plain_characters_map_on_their_own() -> None:
 
 
 def _texts_for_letters() -> list[str]:
-    texts = _texts()
+    texts = sample_articles()
     rng = random.Random(3)
     out = [
         "",

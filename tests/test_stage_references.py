@@ -13,17 +13,15 @@ import math
 import random
 import unicodedata
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support import TEST_ARTICLES, article_pieces
 from worker.stages import entities, garbled, keywords, normalise, script, segment
 from worker.stages import fingerprint as fp
 
 pytestmark = pytest.mark.unit
-
-DATA = Path(__file__).resolve().parent / "data"
 
 TRICKY = [
     "",
@@ -40,21 +38,8 @@ TRICKY = [
 ]
 
 
-def _corpus(seed: int = 16, n: int = 40) -> list[str]:
-    """Articles from the test data, cut and joined at random: varied, real text."""
-    texts = [p.read_text(encoding="utf-8") for p in sorted(DATA.glob("*.txt"))]
-    assert texts, "tests/data holds the test articles"
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        text = rng.choice(texts)
-        a = rng.randrange(len(text))
-        piece = text[a : a + rng.randint(20, 900)]
-        out.append(piece if rng.random() < 0.5 else segment.to_simplified(piece))
-    return out
-
-
-CASES = TRICKY + _corpus()
+# Pieces of real articles, half of them converted to Simplified: varied, real text.
+CASES = TRICKY + article_pieces(16, 40, 900, segment.to_simplified)
 
 
 # -- detect_script ---------------------------------------------------------------------------
@@ -147,7 +132,7 @@ def test_drop_repeats_fast_exits_change_nothing(text: str) -> None:
 
 
 def test_drop_repeats_still_finds_the_pasted_story() -> None:
-    story = (DATA / "seed_story.txt").read_text(encoding="utf-8")
+    story = (TEST_ARTICLES / "seed_story.txt").read_text(encoding="utf-8")
     # Past the fast exits, the gram search runs as before: seven copies, six removed.
     assert normalise.drop_repeats(story * 7)[1] == 6
     assert normalise.drop_repeats(story) == (story, 0)
@@ -160,7 +145,7 @@ def test_minhash_estimates_jaccard() -> None:
     # Over many pairs the share of equal values tracks the true 3-gram Jaccard
     # within the sketch's standard error (about 0.044 at 0.5).
     rng = random.Random(3)
-    base = fp.letters("".join(_corpus(seed=5, n=30)))[:3000]
+    base = fp.letters("".join(article_pieces(5, 30, 900, segment.to_simplified)))[:3000]
     errors = []
     for _ in range(60):
         a = rng.randrange(0, 1500)
