@@ -19,9 +19,8 @@ import numpy as np
 import xxhash
 from datasketch import MinHash
 
-from worker.stages.normalise import code_points, letter_table
+from worker.stages.normalise import NOT_LETTERS, code_points, letter_table
 
-_NOT_LETTERS = re.compile(r"[\W_]+")
 # Letters per shingle.
 GRAM = 3
 # Hash functions in the sketch. The LSH bands use the first BANDS x ROWS of
@@ -201,7 +200,7 @@ def _min_permuted(mixed: np.ndarray) -> np.ndarray:
 def _letters_in_context(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).casefold()
     # ``[\W_]`` is exactly what is_letter drops (all but Unicode L* and N*), at C speed.
-    return _NOT_LETTERS.sub("", folded)
+    return NOT_LETTERS.sub("", folded)
 
 
 # Text made only of these characters needs no NFKC in context: each of them
@@ -236,7 +235,7 @@ _FOLDED = {
     for lo, hi in _PLAIN
     if (lo, hi) not in _IDEOGRAPHS
     for cp in range(lo, hi + 1)
-    if not _NOT_LETTERS.match(chr(cp)) and (folded := _letters_in_context(chr(cp))) != chr(cp)
+    if not NOT_LETTERS.match(chr(cp)) and (folded := _letters_in_context(chr(cp))) != chr(cp)
 }
 _TO_FOLD = re.compile("[" + "".join(f"\\u{cp:04x}" for cp in _FOLDED) + "]+")
 
@@ -249,7 +248,7 @@ def letters(simplified: str) -> str:
     """The letters of the text: NFKC, case-folded, no spaces or punctuation."""
     if _NOT_PLAIN.search(simplified) is None:
         # character by character (see _PLAIN): keep the letters (one table lookup per
-        # code point, the table _NOT_LETTERS itself drew), fold the few that fold
+        # code point, the table NOT_LETTERS itself drew), fold the few that fold
         codes = code_points(simplified)
         kept = codes[letter_table()[codes]].tobytes().decode("utf-32-le")
         return _TO_FOLD.sub(_fold_run, kept)

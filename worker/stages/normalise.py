@@ -90,13 +90,13 @@ def code_point_classes() -> np.ndarray:
     """For every code point, :data:`LETTER` (:func:`is_letter`) and :data:`HAN` (:func:`is_han`) as bits.
 
     One lookup per code point then tells the stages that count letters and Han
-    characters what each is. Letters are found with ``_NOT_LETTERS`` itself,
+    characters what each is. Letters are found with ``NOT_LETTERS`` itself,
     the expression drop_repeats and the fingerprint use, over one string of all
     code points, so the table agrees with them by construction. Built once per
     process (1.1 MB, about 0.1 s).
     """
     every = np.arange(UNICODE_SIZE, dtype="<u4")
-    letters = _NOT_LETTERS.sub("", every.tobytes().decode("utf-32-le", "surrogatepass"))
+    letters = NOT_LETTERS.sub("", every.tobytes().decode("utf-32-le", "surrogatepass"))
     classes = np.where(han_mask(every), np.uint8(HAN), np.uint8(0))
     classes[code_points(letters)] |= LETTER
     return classes
@@ -223,7 +223,9 @@ def _digit_run_touches_cjk(text: str, i: int, step: int) -> bool:
 
 
 _LETTER = re.compile(r"[^\W_]")
-_NOT_LETTERS = re.compile(r"[\W_]+")
+# Runs of what is not a letter (anything but Unicode L* and N*): the code-point letter
+# table and the dedupe fingerprint's letters (worker.stages.fingerprint) are both drawn with it.
+NOT_LETTERS = re.compile(r"[\W_]+")
 
 
 def _fold(letter: str) -> str:
