@@ -50,6 +50,8 @@ def code_points(text: str) -> np.ndarray:
     the same str object (dewrap and drop_repeats return their input when they
     change nothing), so the array of the last text asked for is kept and given
     again for that same object: one encoding per article instead of three.
+    (detect_script then asks for the Simplified form's, which the fingerprint's
+    letters get again in the same way.)
     """
     global _last_code_points
     last_text, last_codes = _last_code_points
