@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import repeat
-from operator import itemgetter, mul, truediv
+from itertools import compress, repeat
+from operator import itemgetter, mul, ne, truediv
 from pathlib import Path
 
 from worker.stages.entities import KINDS
@@ -118,42 +118,55 @@ def keywords(
     """
     form = analysis_form(simplified)  # once for the text, not once per token
     pos_ok = _KEYWORD_POS
-    # The tokens whose tag and length allow them (a one-character word never
-    # does: its key has its length), as (key counted under, word as written).
-    picked = [
-        (form[start : start + len(word)], word)
-        for word, pos, start in _units(tokens, spans, text)
-        if len(word) > 1 and pos_ok[pos]
-    ]
+    units = _units(tokens, spans, text)
+    # The keys of the tokens whose tag and length allow them (a one-character
+    # word never does: its key has its length), in text order. Where the form
+    # is the text itself (Simplified text without full-width letters), each
+    # word is its own key and no slice is needed.
+    as_written = form == text
+    if as_written:
+        keys = [word for word, pos, _ in units if len(word) > 1 and pos_ok[pos]]
+    else:
+        where = [(start, len(word)) for word, pos, start in units if len(word) > 1 and pos_ok[pos]]
+        keys = [form[start : start + length] for start, length in where]
     # key -> count, in the order keys first appear: ties go to the word that appeared first.
-    counts = Counter(map(itemgetter(0), picked))
-    # The checks on the word itself, once per distinct key: the IDF table has them
-    # worked out for the words it knows (Lexicon.idf).
-    idf, median, stopwords = lex.idf, lex.median_idf, lex.stopwords
-    weights: dict[str, float] = {}
-    for key in counts:
-        weight = idf.get(key)
-        if weight is None:
-            weight = median if _key_allowed(key, stopwords) else NOT_KEYWORD
-        if weight != NOT_KEYWORD:
-            weights[key] = weight
-    if not weights:
+    counts = Counter(keys)
+    distinct = list(counts)
+    # The checks on the word itself come with its weight: the IDF table has them
+    # worked out for the words it knows (Lexicon.idf); one C-level pass looks them up.
+    weights = list(map(lex.idf.get, distinct))
+    if None in weights:  # words the table does not know
+        median, stopwords = lex.median_idf, lex.stopwords
+        weights = [
+            (median if _key_allowed(key, stopwords) else NOT_KEYWORD) if weight is None else weight
+            for key, weight in zip(distinct, weights, strict=True)
+        ]
+    if NOT_KEYWORD in weights:
+        allowed = list(map(ne, weights, repeat(NOT_KEYWORD)))
+        distinct, weights = list(compress(distinct, allowed)), list(compress(weights, allowed))
+    if not distinct:
         return []
     if method == "textrank":
-        scores = _textrank([key for key, _ in picked if key in weights])
-        first = {w: i for i, w in enumerate(weights)}
+        allowed_keys = set(distinct)
+        scores = _textrank([key for key in keys if key in allowed_keys])
+        first = {w: i for i, w in enumerate(distinct)}
         best = sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:top]
     else:
-        keys = list(weights)
-        counted = list(map(counts.__getitem__, keys))
+        counted = list(map(counts.__getitem__, distinct))
         total = sum(counted)
         # count / total * IDF, each as one C-level pass over the keys
-        weighted = list(map(mul, map(truediv, counted, repeat(total)), weights.values()))
+        weighted = list(map(mul, map(truediv, counted, repeat(total)), weights))
         # Best first; a stable sort keeps equal scores in first-appearance order, even reversed.
-        ranked = sorted(range(len(keys)), key=weighted.__getitem__, reverse=True)[:top]
-        best = [(keys[i], weighted[i]) for i in ranked]
-    shown = dict(reversed(picked))  # key -> the first form seen in the article
-    return [{"w": shown[w], "weight": round(score, 4)} for w, score in best]
+        ranked = sorted(range(len(distinct)), key=weighted.__getitem__, reverse=True)[:top]
+        best = [(distinct[i], weighted[i]) for i in ranked]
+    if as_written:
+        return [{"w": key, "weight": round(score, 4)} for key, score in best]
+    # Each keyword as first written in the article: at its key's first position.
+    shown = []
+    for key, score in best:
+        start, length = where[keys.index(key)]
+        shown.append({"w": text[start : start + length], "weight": round(score, 4)})
+    return shown
 
 
 def _textrank(words: list[str], window: int = 5, iterations: int = 10) -> dict[str, float]:
