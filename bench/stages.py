@@ -116,12 +116,14 @@ def stage_costs(
             found = recogniser.spans([segment.analysis_form(simplified)])[0]
             t = lap("entity model", t)
             spans = entities.entity_spans(found, simplified, elex, eng.cut)
+            whole = spans
         else:
             spans = entities.pos_spans(tokens, simplified, elex)
+            whole = []  # as pipeline.finish: a POS mention is one token already
         result = entities.entities(text, simplified, spans, kinds)
         t = lap("entities", t)
         words = keywords.keywords(
-            tokens, simplified, lex, settings.top_keywords, settings.keywords, spans, text
+            tokens, simplified, lex, settings.top_keywords, settings.keywords, whole, text
         )
         t = lap("keywords", t)
         orjson.dumps({"text": text, "tokens": tokens, "keywords": words, "entities": result})

@@ -9,6 +9,7 @@ entity mentions that cover several tokens, keywords that tie.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import unicodedata
@@ -302,6 +303,28 @@ def test_keywords_and_spans_match_the_reference(method: str) -> None:
             assert keywords._units(tokens, mentions, text) == slow_units(tokens, mentions, text)
             got = keywords.keywords(tokens, simplified, lex, 10, method, mentions, text)
             assert got == slow_keywords(tokens, simplified, lex, 10, method, mentions, text)
+
+
+@pytest.mark.parametrize("engine", segment.ENGINES)
+def test_pos_mentions_change_no_keyword(engine: str) -> None:
+    """pipeline.finish gives keywords no POS mentions: each is one token whose tag allows it already."""
+    if not segment.has_engine(engine):
+        pytest.skip(f"{engine} is not installed")
+    eng, lex, elex = segment.engine(engine), keywords.lexicon(), entities.entity_lexicon()
+    mentioned = 0
+    for text in CASES:
+        simplified = segment.to_simplified(text)
+        tokens = segment.tag(text, simplified, eng)
+        spans = entities.pos_spans(tokens, simplified, elex)
+        mentioned += len(spans)
+        # and with half of them denied, as a deny list would
+        form = segment.analysis_form(simplified)
+        denied = dataclasses.replace(elex, deny=frozenset(form[a:b] for a, b, _ in spans[::2]))
+        for found in (spans, entities.pos_spans(tokens, simplified, denied)):
+            for method in ("tfidf", "textrank"):
+                alone = keywords.keywords(tokens, simplified, lex, 10, method, [], text)
+                assert keywords.keywords(tokens, simplified, lex, 10, method, found, text) == alone
+    assert mentioned > 100
 
 
 def test_keyword_ties_go_to_the_first_seen() -> None:

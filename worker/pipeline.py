@@ -238,12 +238,14 @@ def finish(
                 model_spans = analyser.recogniser.spans([segment.analysis_form(simplified)])[0]
                 clock.lap("entities")
             elex, cut = analyser.entity_lexicon, analyser.engine.cut
-            spans = entities.entity_spans(model_spans, simplified, elex, cut)
+            # The tokens a mention overlaps give way to it in the keywords.
+            spans = whole = entities.entity_spans(model_spans, simplified, elex, cut)
         else:
             spans = entities.pos_spans(tokens, simplified, analyser.entity_lexicon)
+            whole = []  # a POS mention is one token, whose tag already lets it be a keyword
         result["tokens"] = tokens  # (word, pos, start) tuples: orjson writes them as arrays
         result["keywords"] = keywords.keywords(
-            tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords, spans, text
+            tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords, whole, text
         )
         result["entities"] = entities.entities(text, simplified, spans, analyser.entity_kinds)
         clock.lap("tag")
