@@ -202,6 +202,16 @@ def test_protected_runs_found_as_a_whole_text_search_finds_them() -> None:
         "見 https://a.b/c. 和 user.name+tag@mail.example.org，COVID-19、U.S.與3.5%及1,000,000和12:30",
         "x-1.2.3-y z_1 a@b @c.d e@f.g. ftp://h/i# 2024/10/01 ３．５％",
         "中文https://例子.com/路径 abc.def.ghi 1.2.3.4 e.g. i.e.",
+        # one separator each: a text without any is skipped unread
+        "他說O'Brien來了",
+        "變數snake_case",
+        "COVID-19疫情",
+        "下午3:30開會",
+        "共1,000人",
+        "比分3/4",
+        "中文3.5",
+        "寄a@b",
+        "沒有分隔符ABC 123 x+y",
     ]
     for text in CASES + extra:
         form = segment.analysis_form(segment.to_simplified(text))
