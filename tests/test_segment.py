@@ -179,6 +179,22 @@ def test_user_dictionary_in_traditional_adds_a_name(engine_name: str, tmp_path: 
     assert ("郝龍斌菲集團", "nt", 2) in tokens
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("others", [0, segment._FEW_TAGGED + 1])
+def test_a_user_tag_overrides_the_engines_however_many_words_are_tagged(
+    engine_name: str, others: int, tmp_path: Path
+) -> None:
+    """jieba-rs finds a text with a tagged word by a search of the text or, past a few words, a set check."""
+    text = "昨天公司宣布裁員，沒有別的"
+    plain = segment.tag(text, segment.to_simplified(text), segment.engine(engine_name))
+    assert ("宣布", "v", 4) in plain  # the engine's own tag, which the dictionary overrides
+    lines = ["宣布 vn"] + [f"{chr(0x5B50 + i)}{chr(0x6C00 + i)}詞組 nz" for i in range(others)]
+    user_dict = tmp_path / "words.txt"
+    user_dict.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tokens = segment.tag(text, segment.to_simplified(text), segment.engine(engine_name, str(user_dict)))
+    assert tokens == [("宣布", "vn", 4) if t == ("宣布", "v", 4) else t for t in plain]
+
+
 def test_engine_is_loaded_once_per_process() -> None:
     assert segment.engine() is segment.engine("jieba") is segment.engine("jieba", "", hmm=True)
 
