@@ -49,3 +49,26 @@ def test_naming_a_task_or_queueing_a_batch_builds_no_celery_app():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_jieba_rs_pipeline_loads_nothing_it_does_not_run():
+    # jieba's POS tagger and a second IDF table (jieba.analyse), and scipy (datasketch's
+    # LSH classes) each cost every process start-up time and memory that jieba-rs never uses.
+    code = (
+        "import sys\n"
+        "from worker.config import Settings\n"
+        "from worker.pipeline import Analyser\n"
+        "from worker.dedupe.index import MemoryIndex\n"
+        "from worker import pipeline\n"
+        "s = Settings.from_env({'NEWSFLOW_ENGINE': 'jieba-rs', 'NEWSFLOW_ENTITIES': 'pos'})\n"
+        "a = Analyser.from_settings(s)\n"
+        "a.warm()\n"
+        "raw = {'id': 'a', 'text': '北韓領導人金正日在平壤會見俄羅斯外長。'}\n"
+        "out = pipeline.process(raw, MemoryIndex(), a, s)\n"
+        "assert out.result['keywords'], out.result\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'scipy', 'datasketch'}"
+        " or m.startswith(('jieba.analyse', 'jieba.posseg'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -111,6 +111,13 @@ def test_the_sketch_keeps_its_hash_family() -> None:
     assert (xxhash.xxh3_64_hexdigest(sketch), count) == ("fbf16141ad6fd2dd", 28)
 
 
+def test_the_permutations_are_datasketchs_draw() -> None:
+    mh = MinHash(num_perm=fp.NUM_PERM, seed=1, hashfunc=xxhash.xxh32_intdigest, scheme="affine32")
+    a, b = mh.permutations
+    assert a.dtype == fp._PERM_A.dtype == b.dtype == fp._PERM_B.dtype
+    assert (a == fp._PERM_A).all() and (b == fp._PERM_B).all()
+
+
 def test_minhash_is_the_sketch() -> None:
     for letters in TRICKY_LETTERS:
         assert fp.minhash(letters) == reference_sketch(letters)[0]

@@ -395,6 +395,21 @@ def test_idf_table_marks_exactly_the_words_that_can_never_be_keywords() -> None:
     assert marked and len(marked) < len(lex.idf) / 100
 
 
+def test_the_idf_table_and_stopwords_are_jiebas_own() -> None:
+    # keywords reads jieba's files itself, so that a process never imports jieba.analyse.
+    import jieba.analyse
+
+    tfidf = jieba.analyse.TFIDF()
+    idf, median = keywords.read_idf(keywords.jieba_idf_path())
+    assert idf == tfidf.idf_freq and list(idf) == list(tfidf.idf_freq)
+    assert median == tfidf.median_idf
+    assert keywords.JIEBA_STOPWORDS == tfidf.stop_words
+    lex = keywords.lexicon()
+    assert lex.median_idf == median and keywords.JIEBA_STOPWORDS <= lex.stopwords
+    assert set(lex.idf) == set(idf)
+    assert all(lex.idf[w] in (weight, keywords.NOT_KEYWORD) for w, weight in idf.items())
+
+
 def test_a_table_laid_out_by_use_holds_the_same_items_in_rank_order() -> None:
     from worker.stages.interning import laid_out_by_use
 

@@ -4,10 +4,10 @@ The exact fingerprint ignores everything a re-send changes without changing
 the story: wrapping, spacing, punctuation, full/half width (NFKC), case, and
 Traditional versus Simplified script (the input is already Simplified).
 
-The near-duplicate sketch is a MinHash (datasketch) over the character 3-grams
-of those same letters. Chinese has no spaces to make words from, and 3-grams
-held up better than 5-grams against scattered edits: one changed character
-spoils three 3-grams but five 5-grams.
+The near-duplicate sketch is a MinHash (datasketch's affine32 family) over
+the character 3-grams of those same letters. Chinese has no spaces to make
+words from, and 3-grams held up better than 5-grams against scattered edits:
+one changed character spoils three 3-grams but five 5-grams.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import unicodedata
 
 import numpy as np
 import xxhash
-from datasketch import MinHash
 
 from worker.stages.normalise import NOT_LETTERS, code_points, letter_table
 
@@ -28,13 +27,25 @@ GRAM = 3
 # estimate's standard error at 0.5 is about 0.044.
 NUM_PERM = 128
 _SEED = 1
-# The permutations are datasketch's draw (scheme "affine32", seed 1): sketches
-# already stored must stay comparable, so the draw and the arithmetic below are
-# datasketch's, bit for bit (tests/test_sketch_reference.py holds them to it).
-# Drawing them costs more than sketching an article, so it happens once.
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=xxhash.xxh32_intdigest, scheme="affine32")
-_PERM_A = np.ascontiguousarray(_TEMPLATE.permutations[0], dtype=np.uint32)
-_PERM_B = np.ascontiguousarray(_TEMPLATE.permutations[1], dtype=np.uint32)
+
+
+def _affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's draw of the ``affine32`` permutations (``MinHash._init_permutations``):
+    ``a`` odd, then ``b``, from numpy's ``RandomState(seed)``.
+
+    Sketches already stored must stay comparable, so the draw and the arithmetic
+    below are datasketch's, bit for bit (tests/test_sketch_reference.py holds them
+    to datasketch's own MinHash). The draw is made here rather than by
+    datasketch: importing datasketch imports its LSH classes and with them
+    scipy, about 0.5 s and 30 MB in every process, for two arrays of 128 numbers.
+    """
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+_PERM_A, _PERM_B = _affine32_permutations(NUM_PERM, _SEED)
 # The grams x NUM_PERM matrix is built in slabs of _STEP grams, a row per
 # permutation, against each permutation's a and b repeated along a row of
 # _STEP: numpy runs each operation over the whole matrix in a few flat vector

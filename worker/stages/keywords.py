@@ -9,6 +9,7 @@ appeared in the article. docs/entities.md describes the format.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -49,6 +50,34 @@ class Lexicon:
     stopwords: frozenset[str]
 
 
+# jieba's keyword stopwords (jieba.analyse.tfidf.KeywordExtractor.STOP_WORDS), the
+# stopwords jieba's own TF-IDF starts from. Importing jieba.analyse to read them
+# would load jieba's POS tagger and a second IDF table at start-up (about 1 s and
+# 90 MB), which the jieba-rs engine never uses; tests/test_stage_references.py
+# holds this copy to jieba's.
+JIEBA_STOPWORDS = frozenset(
+    "the of is and to in that we for an are by be as on with can if from which you it "
+    "this then at have all not one has or".split()
+)
+
+
+def jieba_idf_path() -> Path:
+    """jieba's IDF table, the file jieba.analyse loads, found without importing jieba."""
+    spec = importlib.util.find_spec("jieba")
+    if spec is None or spec.origin is None:  # pragma: no cover - jieba is a dependency
+        raise ImportError("jieba is not installed")
+    return Path(spec.origin).parent / "analyse" / "idf.txt"
+
+
+def read_idf(path: Path) -> tuple[dict[str, float], float]:
+    """An IDF table as jieba.analyse reads it: ``word idf`` lines, and the median IDF."""
+    idf: dict[str, float] = {}
+    for line in path.read_text("utf-8").splitlines():
+        word, weight = line.strip().split(" ")
+        idf[word] = float(weight)
+    return idf, sorted(idf.values())[len(idf) // 2]
+
+
 @cache
 def lexicon(user_stopwords: str = "") -> Lexicon:
     """jieba's IDF table and stopwords, the project's news stopwords, and the user's.
@@ -56,17 +85,18 @@ def lexicon(user_stopwords: str = "") -> Lexicon:
     Loaded once per process. Stopwords may be written in either script; they
     are matched on the Simplified form, like everything else here.
     """
-    import jieba.analyse
-
-    tfidf = jieba.analyse.TFIDF()
-    words = set(tfidf.stop_words)
+    idf, median = read_idf(jieba_idf_path())
+    words = set(JIEBA_STOPWORDS)
     for path in [NEWS_STOPWORDS] + ([Path(user_stopwords)] if user_stopwords else []):
         words.update(read_words(path))
     stopwords = frozenset(words)
-    idf = tfidf.idf_freq
-    for word in [w for w in idf if not _key_allowed(w, stopwords)]:
-        idf[word] = NOT_KEYWORD
-    return Lexicon(one_object_per_value(idf), tfidf.median_idf, stopwords)
+    # Only these can fail the checks (a word of letters alone, no stopword in either
+    # case, passes): C-level tests pick them out of the 270,000 words first.
+    maybe = [w for w in idf if w in stopwords or not w.isalpha() or w.lower() in stopwords]
+    for word in maybe:
+        if not _key_allowed(word, stopwords):
+            idf[word] = NOT_KEYWORD
+    return Lexicon(one_object_per_value(idf), median, stopwords)
 
 
 def lay_out(lex: Lexicon) -> None:
