@@ -37,7 +37,7 @@ def _affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.nda
     below are datasketch's, bit for bit (tests/test_sketch_reference.py holds them
     to datasketch's own MinHash). The draw is made here rather than by
     datasketch: importing datasketch imports its LSH classes and with them
-    scipy, about 0.5 s and 30 MB in every process, for two arrays of 128 numbers.
+    scipy, about 0.5 s and 50 MB in every process, for two arrays of 128 numbers.
     """
     gen = np.random.RandomState(seed)
     a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)

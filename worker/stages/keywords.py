@@ -52,8 +52,8 @@ class Lexicon:
 
 # jieba's keyword stopwords (jieba.analyse.tfidf.KeywordExtractor.STOP_WORDS), the
 # stopwords jieba's own TF-IDF starts from. Importing jieba.analyse to read them
-# would load jieba's POS tagger and a second IDF table at start-up (about 1 s and
-# 90 MB), which the jieba-rs engine never uses; tests/test_stage_references.py
+# would load jieba's POS tagger and a second IDF table at start-up (about 0.7 s and
+# 110 MB), which the jieba-rs engine never uses; tests/test_stage_references.py
 # holds this copy to jieba's.
 JIEBA_STOPWORDS = frozenset(
     "the of is and to in that we for an are by be as on with can if from which you it "
