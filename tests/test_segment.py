@@ -202,3 +202,16 @@ def test_engine_is_loaded_once_per_process() -> None:
 def test_unknown_engine_is_refused() -> None:
     with pytest.raises(ValueError):
         segment.engine("pkuseg")
+
+
+def test_the_jieba_tag_table_is_the_one_jieba_reads_and_the_user_tags_stay_in_the_engine() -> None:
+    import jieba
+    import jieba.posseg
+
+    tokenizer = jieba.Tokenizer()
+    copied = segment._pos_tokenizer(tokenizer)
+    assert copied.word_tag_tab == jieba.posseg.POSTokenizer(tokenizer).word_tag_tab
+    assert copied.word_tag_tab is not jieba.posseg.dt.word_tag_tab
+    # 蒲亭 and 两韩 are tagged by the project's dictionary alone, in the engine's table only.
+    assert segment.engine("jieba").tag("蒲亭与两韩") == [("蒲亭", "nr"), ("与", "p"), ("两韩", "ns")]
+    assert "蒲亭" not in jieba.posseg.dt.word_tag_tab and "两韩" not in jieba.posseg.dt.word_tag_tab
