@@ -47,8 +47,7 @@ def test_naming_a_task_or_queueing_a_batch_builds_no_celery_app():
         "assert 'worker.app' not in sys.modules and 'worker.tasks' not in sys.modules, 'app imported'\n"
         "assert not made, 'a Celery app was built'\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    run_python(code)
 
 
 def test_the_jieba_rs_pipeline_loads_nothing_it_does_not_run():
@@ -69,6 +68,11 @@ def test_the_jieba_rs_pipeline_loads_nothing_it_does_not_run():
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'scipy', 'datasketch'}"
         " or m.startswith(('jieba.analyse', 'jieba.posseg'))))\n"
     )
+    assert run_python(code).strip() == "[]"
+
+
+def run_python(code: str) -> str:
+    """What ``code`` prints, run in a fresh interpreter from the project's directory; it must exit 0."""
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    return done.stdout
