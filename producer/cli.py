@@ -51,12 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         settings = Settings.from_env()
-        from producer import preflight
+        if args.redis is not None:  # the commands that use Redis; the others never import redis-py
+            from producer import preflight
 
-        if args.redis == "check":
-            preflight.check(settings)
-        elif args.redis == "syntax":
-            preflight.check_syntax(settings)
+            (preflight.check if args.redis == "check" else preflight.check_syntax)(settings)
         return run(args.func, args, settings)
     except NewsflowError as exc:
         print(f"newsflow: {redact(str(exc))}", file=sys.stderr)
@@ -70,19 +68,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(func: Any, args: argparse.Namespace, settings: Settings) -> int:
     """Run one command, turning the errors a user meets into :mod:`worker.errors` kinds."""
-    import redis
-
-    from producer.preflight import explain
-
     try:
         return int(func(args, settings) or 0)
     except NewsflowError:
         raise  # already in words (NotReplicated is also a Redis error)
     except FileNotFoundError as exc:
         raise BadInput(str(exc)) from None
-    except redis.RedisError as exc:
+    except Exception as exc:
+        # A Redis error comes only from a command that imported redis-py; the
+        # others (process, segment, config, keys) never import it.
+        redis = sys.modules.get("redis")
+        if redis is None or not isinstance(exc, redis.RedisError):
+            raise
         if isinstance(exc, redis.ResponseError) and "DB index" not in str(exc) and "NOAUTH" not in str(exc):
             raise
+        from producer.preflight import explain
+
         raise explain(exc, "NEWSFLOW_REDIS_URL", settings.redis_url) from None
 
 

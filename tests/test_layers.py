@@ -76,3 +76,18 @@ def run_python(code: str) -> str:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def test_the_commands_without_redis_never_import_redis_py(tmp_path):
+    article = tmp_path / "a.txt"
+    article.write_text("北韓領導人金正日在平壤會見俄羅斯外長。", encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from producer.cli import main\n"
+        f"assert main(['process', {str(article)!r}]) == 0\n"
+        f"assert main(['segment', {str(article)!r}]) == 0\n"
+        "print('redis' in sys.modules, 'producer.client' in sys.modules)\n"
+    )
+    printed = run_python(code).splitlines()
+    assert '"status":"unique"' in printed[0]  # the result, then the segmented line, then the check
+    assert printed[-1] == "False False"
