@@ -292,6 +292,12 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from producer.client import Client
     from producer.inputs import read_articles
 
+    if args.wait:
+        # What waiting imports, imported before anything is queued: a Ctrl-C that
+        # lands inside an import ends Python by the signal (status -2), even when
+        # main() catches it and returns 130.
+        import worker.heartbeat  # noqa: F401
+
     skipped: list[Path] = []
     articles = read_articles(
         args.paths, root=args.root, text=args.text, skipped=lambda path, _why: skipped.append(path)

@@ -98,7 +98,9 @@ def test_ctrl_c_says_what_stays_queued_and_wait_finds_it(env, start_worker, tmp_
     wait_for(lambda: r.llen(f"{prefix}:{prefix}") >= 1, 30, "the article queued")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    # 130, or the end by the signal itself, which a shell reports as 130 too: Python ends
+    # that way after a Ctrl-C that landed inside an import, though main() caught it.
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert "1 article has no result yet; they stay queued" in err
     assert "newsflow wait one.txt" in err
     start_worker(1)
