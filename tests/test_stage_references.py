@@ -400,7 +400,7 @@ def test_the_idf_table_and_stopwords_are_jiebas_own() -> None:
     import jieba.analyse
 
     tfidf = jieba.analyse.TFIDF()
-    idf, median = keywords.read_idf(keywords.jieba_idf_path())
+    idf, median = keywords.read_idf(segment.jieba_file("analyse/idf.txt"))
     assert idf == tfidf.idf_freq and list(idf) == list(tfidf.idf_freq)
     assert median == tfidf.median_idf
     assert keywords.JIEBA_STOPWORDS == tfidf.stop_words

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from worker.stages.normalise import HAN, UNICODE_SIZE, code_point_classes, code_points
-from worker.stages.segment import convert
+from worker.stages.segment import convert, jieba_file
 
 COMMON_CHARS = Path(__file__).resolve().parent.parent / "data" / "common_chars.txt"
 # Han characters counted as common (of jieba's dictionary, by frequency).
@@ -96,10 +96,8 @@ def common_characters_from_jieba() -> list[str]:
     Each word's frequency is counted for every character it holds; ties go to
     the lower code point.
     """
-    import jieba
-
     counts: dict[str, int] = {}
-    for line in (Path(jieba.__file__).parent / "dict.txt").read_text("utf-8").splitlines():
+    for line in jieba_file("dict.txt").read_text("utf-8").splitlines():
         word, freq, *_ = line.split(" ")
         for ch in word:
             counts[ch] = counts.get(ch, 0) + int(freq)

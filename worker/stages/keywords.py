@@ -9,7 +9,6 @@ appeared in the article. docs/entities.md describes the format.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -23,7 +22,7 @@ from pathlib import Path
 from worker.stages.entities import KINDS
 from worker.stages.entity_model import Span
 from worker.stages.interning import laid_out_by_use, one_object_per_value
-from worker.stages.segment import DATA, Token, analysis_form, read_words
+from worker.stages.segment import DATA, Token, analysis_form, jieba_file, read_words
 
 # Entities of these kinds may be keywords, in their whole form.
 _KEYWORD_KINDS = frozenset(KINDS)
@@ -61,14 +60,6 @@ JIEBA_STOPWORDS = frozenset(
 )
 
 
-def jieba_idf_path() -> Path:
-    """jieba's IDF table, the file jieba.analyse loads, found without importing jieba."""
-    spec = importlib.util.find_spec("jieba")
-    if spec is None or spec.origin is None:  # pragma: no cover - jieba is a dependency
-        raise ImportError("jieba is not installed")
-    return Path(spec.origin).parent / "analyse" / "idf.txt"
-
-
 def read_idf(path: Path) -> tuple[dict[str, float], float]:
     """An IDF table as jieba.analyse reads it: ``word idf`` lines, and the median IDF."""
     idf: dict[str, float] = {}
@@ -85,7 +76,7 @@ def lexicon(user_stopwords: str = "") -> Lexicon:
     Loaded once per process. Stopwords may be written in either script; they
     are matched on the Simplified form, like everything else here.
     """
-    idf, median = read_idf(jieba_idf_path())
+    idf, median = read_idf(jieba_file("analyse/idf.txt"))
     words = set(JIEBA_STOPWORDS)
     for path in [NEWS_STOPWORDS] + ([Path(user_stopwords)] if user_stopwords else []):
         words.update(read_words(path))

@@ -27,6 +27,7 @@ reported.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import string
 from collections.abc import Callable, Container, Iterator
@@ -44,6 +45,15 @@ Token = tuple[str, str, int]  # (word in original script, POS, start offset)
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 PROJECT_DICT = DATA / "userdict.txt"
+
+
+def jieba_file(name: str) -> Path:
+    """A data file jieba ships (``dict.txt``, ``analyse/idf.txt``), found without importing jieba."""
+    spec = importlib.util.find_spec("jieba")
+    if spec is None or spec.origin is None:  # pragma: no cover - jieba is a dependency
+        raise ImportError("jieba is not installed")
+    return Path(spec.origin).parent / name
+
 
 # OpenCC configuration used to reach Simplified. t2s, tw2s, hk2s and tw2sp were
 # measured on SIGHAN 2005 (README, "Segmentation and tagging"): they differ by
