@@ -1,14 +1,11 @@
-"""The MinHash sketch against datasketch's own MinHash, fed one shingle at a time,
+"""The MinHash sketch against rensa's R-MinHash fed the distinct 3-grams one by one,
 and the letters against NFKC, case folding and dropping non-letters of the whole text.
 
-Sketches stored by running deployments must keep comparing with new ones, so
-``fingerprint.sketch`` has to give exactly datasketch's bytes (scheme
-``affine32``, seed 1, xxh32 of each distinct 3-gram's UTF-8 bytes) and the
-same 3-gram count, whatever arithmetic computes them. The inputs hit the
-edges of the fast path: no letters, fewer letters than a gram, ASCII and
-Latin letters (grams that are not nine UTF-8 bytes), characters beyond the
-BMP, the code-point limits of three-byte UTF-8, repeats, and texts of more
-grams than one block of the matrix.
+``fingerprint.sketch`` packs each 3-gram into one integer with array operations
+and hands rensa the whole array, repeats and all; the reference builds the set
+of grams in plain Python and packs each gram by hand. The inputs hit the edges
+of the packing: no letters, fewer letters than a gram, ASCII and Latin letters,
+characters beyond the BMP and at the end of Unicode, repeats, and long texts.
 """
 
 from __future__ import annotations
@@ -17,9 +14,10 @@ import random
 import re
 import unicodedata
 
+import numpy as np
 import pytest
+import rensa
 import xxhash
-from datasketch import MinHash
 
 from tests.support import sample_articles
 from worker.dedupe import index
@@ -30,14 +28,18 @@ pytestmark = pytest.mark.unit
 
 
 def reference_sketch(letters: str) -> tuple[bytes, int]:
-    """datasketch's MinHash of the distinct 3-grams, updated the documented way."""
+    """rensa's R-MinHash of the set of distinct 3-grams, each gram's code points packed 21 bits apart."""
     if not letters:
         return b"", 0
-    grams = {letters[i : i + fp.GRAM] for i in range(max(1, len(letters) - fp.GRAM + 1))}
-    mh = MinHash(num_perm=fp.NUM_PERM, seed=1, hashfunc=xxhash.xxh32_intdigest, scheme="affine32")
-    for gram in sorted(grams):
-        mh.update(gram.encode("utf-8"))
-    return mh.hashvalues.astype("<u4").tobytes(), len(grams)
+    if len(letters) < fp.GRAM:
+        grams = {(1 << 63) | sum(ord(ch) << (21 * i) for i, ch in enumerate(letters))}
+    else:
+        grams = {
+            (ord(letters[i]) << 42) | (ord(letters[i + 1]) << 21) | ord(letters[i + 2])
+            for i in range(len(letters) - fp.GRAM + 1)
+        }
+    (values,) = rensa.RMinHash.digest_matrix_from_token_hash_sets([sorted(grams)], fp.NUM_PERM, fp.SEED).to_rows()
+    return np.array(values, dtype="<u4").tobytes(), len(grams)
 
 
 TRICKY_LETTERS = [
@@ -62,6 +64,8 @@ TRICKY_LETTERS = [
     "\u07ff\u0800\u0800\u0800\uffff\uffff\U00010000\u0800\u0800\u0800",
     "\u0800\u0800\u0800",
     "\uffff\uffff\uffff\uffff",
+    "\U0010ffff\U0010ffff\U0010ffff\U0010fffe",  # the last code points: all 21 bits of each set
+    "\x01\x01\x01",
     "english only no han at all 20051001",
     "台湾的经济在二〇二四年增长了35ibm與臺積電的ai晶片",
     "重复的段落" * 300,
@@ -90,11 +94,11 @@ CASES = TRICKY_LETTERS + _corpus()
 
 
 @pytest.mark.parametrize("letters", CASES)
-def test_sketch_is_datasketchs(letters: str) -> None:
+def test_sketch_is_rensas_of_the_distinct_grams(letters: str) -> None:
     assert fp.sketch(letters) == reference_sketch(letters)
 
 
-def test_sketch_of_random_code_points_is_datasketchs() -> None:
+def test_sketch_of_random_code_points_is_rensas() -> None:
     """Letters drawn from every UTF-8 length, mixed in one text and in runs."""
     rng = random.Random(7)
     ranges = [(0x30, 0x7A), (0xC0, 0x7FF), (0x800, 0xD7FF), (0xE000, 0xFFFF), (0x10000, 0x10FFFF)]
@@ -104,18 +108,18 @@ def test_sketch_of_random_code_points_is_datasketchs() -> None:
         assert fp.sketch(text) == reference_sketch(text)
 
 
-def test_the_sketch_keeps_its_hash_family() -> None:
-    """A sketch pinned from the deployed code: a change of datasketch's draw shows here too."""
+def test_the_sketch_keeps_its_family() -> None:
+    """A sketch pinned from the deployed code: a rensa release that changes its sketches shows here."""
     letters = "台湾的经济在二〇二四年增长了35ibm與臺積電的ai晶片𠀀𠀁"
     sketch, count = fp.sketch(letters)
-    assert (xxhash.xxh3_64_hexdigest(sketch), count) == ("fbf16141ad6fd2dd", 28)
+    assert fp.FAMILY == "rensa-rminhash-2"
+    assert (xxhash.xxh3_64_hexdigest(sketch), count) == ("7a6211d7bf19821a", 28)
 
 
-def test_the_permutations_are_datasketchs_draw() -> None:
-    mh = MinHash(num_perm=fp.NUM_PERM, seed=1, hashfunc=xxhash.xxh32_intdigest, scheme="affine32")
-    a, b = mh.permutations
-    assert a.dtype == fp._PERM_A.dtype == b.dtype == fp._PERM_B.dtype
-    assert (a == fp._PERM_A).all() and (b == fp._PERM_B).all()
+def test_no_gram_is_the_tag_of_a_short_text() -> None:
+    """A text of one or two letters is one shingle, never equal to a 3-gram's."""
+    assert fp.sketch("中文")[0] != fp.sketch("\x00中文")[0]
+    assert len({fp.sketch(t)[0] for t in ["中", "中文", "文中", "中中", "中中中"]}) == 5
 
 
 def test_minhash_is_the_sketch() -> None:

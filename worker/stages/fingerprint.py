@@ -4,8 +4,8 @@ The exact fingerprint ignores everything a re-send changes without changing
 the story: wrapping, spacing, punctuation, full/half width (NFKC), case, and
 Traditional versus Simplified script (the input is already Simplified).
 
-The near-duplicate sketch is a MinHash (datasketch's affine32 family) over
-the character 3-grams of those same letters. Chinese has no spaces to make
+The near-duplicate sketch is a MinHash (rensa's R-MinHash, computed in Rust
+in one call) over the character 3-grams of those same letters. Chinese has no spaces to make
 words from, and 3-grams held up better than 5-grams against scattered edits:
 one changed character spoils three 3-grams but five 5-grams.
 """
@@ -16,203 +16,46 @@ import re
 import unicodedata
 
 import numpy as np
+import rensa
 import xxhash
 
 from worker.stages.normalise import NOT_LETTERS, code_points, letter_table
 
 # Letters per shingle.
 GRAM = 3
-# Hash functions in the sketch. The LSH bands use the first BANDS x ROWS of
-# them (see worker.dedupe.index); all of them estimate the similarity, so the
+# Slots in the sketch. The LSH bands use the first BANDS x ROWS of them (see
+# worker.dedupe.index); all of them estimate the similarity, so the
 # estimate's standard error at 0.5 is about 0.044.
 NUM_PERM = 128
-_SEED = 1
+SEED = 1
+# The sketch's family: rensa's R-MinHash of this algorithm version (rensa is
+# pinned in pyproject.toml). Sketches of another family do not compare: a
+# deployment that changes it starts a new near-duplicate window (docs/dedupe.md).
+FAMILY = f"rensa-rminhash-{rensa.RMinHash.ALGORITHM_VERSION}"
+
+# A 3-gram is one integer, its three code points 21 bits apart (Unicode ends at
+# U+10FFFF, 21 bits): every gram its own value, made by three array operations.
+# rensa takes these as its token hashes and mixes them itself with its seeded
+# hash functions, so they need no hash of their own.
+_CODE_POINT_BITS = 21
+_SHIFT_2, _SHIFT_1 = (np.array(2 * _CODE_POINT_BITS, np.uint64), np.array(_CODE_POINT_BITS, np.uint64))
+# A text shorter than a gram is one shingle: its code points under this tag,
+# which no 3-gram has (a gram's top bit is 0).
+_SHORT_TAG = 1 << 63
 
 
-def _affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's draw of the ``affine32`` permutations (``MinHash._init_permutations``):
-    ``a`` odd, then ``b``, from numpy's ``RandomState(seed)``.
-
-    Sketches already stored must stay comparable, so the draw and the arithmetic
-    below are datasketch's, bit for bit (tests/test_sketch_reference.py holds them
-    to datasketch's own MinHash). The draw is made here rather than by
-    datasketch: importing datasketch imports its LSH classes and with them
-    scipy, about 0.5 s and 50 MB in every process, for two arrays of 128 numbers.
-    """
-    gen = np.random.RandomState(seed)
-    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
-    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
-    return a, b
-
-
-_PERM_A, _PERM_B = _affine32_permutations(NUM_PERM, _SEED)
-# The grams x NUM_PERM matrix is built in slabs of _STEP grams, a row per
-# permutation, against each permutation's a and b repeated along a row of
-# _STEP: numpy runs each operation over the whole matrix in a few flat vector
-# loops, where one broadcast over the 128 permutations pays a call per row. A
-# block's grams are padded up to a multiple of _STEP with copies of some of
-# them (a repeat cannot change a minimum). The repeated rows take 64 KB.
-_STEP = 64
-_BLOCK = 512  # grams per block: 256 KB of values, within L2
-_EMPTY = np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
-_REPEATED_A = np.repeat(_PERM_A, _STEP).reshape(NUM_PERM, _STEP)
-_REPEATED_B = np.repeat(_PERM_B, _STEP).reshape(NUM_PERM, _STEP)
-
-
-def _u32(value: int) -> np.ndarray:
-    # A 0-d array: numpy takes it as an operand faster than a numpy scalar.
-    return np.array(value, dtype=np.uint32)
-
-
-def _u64(value: int) -> np.ndarray:
-    return np.array(value, dtype=np.uint64)
-
-
-# xxh32 (seed 0) of a gram of three code points in U+0800..U+FFFF, which is
-# nine UTF-8 bytes: two 4-byte lanes and one byte. Almost every gram of Chinese
-# text is one, so they are hashed as arrays; any other gram is hashed by xxhash.
-_P1, _P2, _P3, _P4, _P5 = 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1
-_M32 = 0xFFFFFFFF
-_NINE_SEED = _u32((_P5 + 9) & _M32)
-_PRIME_1, _PRIME_2, _PRIME_3, _PRIME_4, _PRIME_5 = (_u32(p) for p in (_P1, _P2, _P3, _P4, _P5))
-# fmix32, the MurmurHash3 finalizer datasketch applies before the permutations
-_FMIX_1, _FMIX_2 = _u32(0x85EBCA6B), _u32(0xC2B2AE35)
-_PRIME_3_FMIX_1 = _u32((_P3 * 0x85EBCA6B) & _M32)
-_BITS = {n: _u32(n) for n in (8, 11, 13, 15, 16, 17, 21, 24)}
-_SHIFT_16, _SHIFT_32 = _u64(16), _u64(32)
-_NINE_LOW, _NINE_SPAN = _u32(0x800), _u32(0x10000 - 0x800)
-
-
-def _utf8_of_three_byte_code_points() -> np.ndarray:
-    """Per code point below U+10000: its three-byte UTF-8 form, little-endian in a uint32.
-
-    Only U+0800..U+FFFF are encoded in three bytes; the other entries are
-    never used (their grams are hashed by xxhash).
-    """
-    cp = np.arange(0x10000, dtype=np.uint32)
-    return (0xE0 | (cp >> 12)) | ((0x80 | ((cp >> 6) & 0x3F)) << 8) | ((0x80 | (cp & 0x3F)) << 16)
-
-
-# One table of 256 KB, read once per code point. Five tables of parts read once
-# per gram cost the whole pipeline 6% more: they pushed the other stages' data
-# out of the caches.
-_UTF8 = _utf8_of_three_byte_code_points()
-
-
-def _rotl(h: np.ndarray, bits: int, spare: np.ndarray) -> None:
-    """Rotate ``h`` left in place; ``spare`` is scratch of its size."""
-    np.right_shift(h, _BITS[32 - bits], out=spare)
-    np.left_shift(h, _BITS[bits], out=h)
-    np.bitwise_or(h, spare, out=h)
-
-
-def _xorshift(h: np.ndarray, bits: int, spare: np.ndarray) -> None:
-    np.right_shift(h, _BITS[bits], out=spare)
-    np.bitwise_xor(h, spare, out=h)
-
-
-def _xxh32_nine(utf8: np.ndarray) -> np.ndarray:
-    """xxh32 of the nine UTF-8 bytes of each gram of three consecutive code points, carried
-    on into fmix32 up to its second multiplication (see _min_permuted).
-
-    ``utf8`` holds each code point's three bytes (:data:`_UTF8`); the grams are
-    its consecutive triples, in text order. A gram's bytes fill xxh32's two
-    4-byte lanes and one byte: the first letter's three and the second's first
-    (lane 1), the second's last two and the third's first two (lane 2), the
-    third's last.
-    """
-    first, second, third = utf8[:-2], utf8[1:-1], utf8[2:]
-    spare = np.empty(len(first), dtype=np.uint32)
-    h = np.left_shift(second, _BITS[24])  # lane 1
-    np.bitwise_or(h, first, out=h)
-    np.multiply(h, _PRIME_3, out=h)
-    np.add(h, _NINE_SEED, out=h)
-    _rotl(h, 17, spare)
-    np.multiply(h, _PRIME_4, out=h)
-    lane = np.right_shift(second, _BITS[8])  # lane 2
-    np.left_shift(third, _BITS[16], out=spare)
-    np.bitwise_or(lane, spare, out=lane)
-    np.multiply(lane, _PRIME_3, out=lane)
-    np.add(h, lane, out=h)
-    _rotl(h, 17, spare)
-    np.multiply(h, _PRIME_4, out=h)
-    np.right_shift(third, _BITS[16], out=lane)  # the last byte
-    np.multiply(lane, _PRIME_5, out=lane)
-    np.add(h, lane, out=h)
-    _rotl(h, 11, spare)
-    np.multiply(h, _PRIME_1, out=h)
-    _xorshift(h, 15, spare)
-    np.multiply(h, _PRIME_2, out=h)
-    _xorshift(h, 13, spare)
-    # xxh32 ends with h ^= h >> 16 and fmix32 starts with it, which undoes it,
-    # so xxh32's last multiplication meets fmix32's first: one multiplication.
-    np.multiply(h, _PRIME_3_FMIX_1, out=h)
-    return h
-
-
-def _gram_hashes(letters_only: str) -> tuple[np.ndarray, int]:
-    """Each 3-gram's xxh32 of its UTF-8 bytes carried on into fmix32 (see _xxh32_nine),
-    repeats included (they cannot change a minimum), and how many distinct grams there are."""
-    if len(letters_only) < GRAM:
-        return _carried_on([xxhash.xxh32_intdigest(letters_only.encode("utf-8"))]), 1
-    cps = np.frombuffer(letters_only.encode("utf-32-le"), dtype=np.uint32)
-    # U+0800..U+FFFF: below it the subtraction wraps round to a large number
-    nine = np.less(np.subtract(cps, _NINE_LOW), _NINE_SPAN)
-    mixed = _xxh32_nine(_UTF8.take(cps, mode="clip"))
-    wide = cps.astype(np.uint64)
-    packed = np.left_shift(wide[:-2], _SHIFT_32)
-    np.bitwise_or(packed, np.left_shift(wide[1:-1], _SHIFT_16), out=packed)
-    np.bitwise_or(packed, wide[2:], out=packed)
-    other: set[str] = set()
-    if not nine.all():
-        # grams with a letter outside U+0800..U+FFFF: hashed apart, by xxhash
-        in_nine = nine[:-2] & nine[1:-1] & nine[2:]
-        packed = packed[in_nine]
-        mixed = mixed[in_nine]
-        other = {letters_only[i : i + GRAM] for i in np.flatnonzero(~in_nine).tolist()}
-    packed.sort()
-    distinct = len(other) + (1 + int(np.count_nonzero(packed[1:] != packed[:-1])) if len(packed) else 0)
-    if not other:
-        return mixed, distinct
-    return np.concatenate(
-        (mixed, _carried_on(list(map(xxhash.xxh32_intdigest, map(str.encode, other)))))
-    ), distinct
-
-
-def _carried_on(hashes: list[int]) -> np.ndarray:
-    """xxh32 values carried on as _xxh32_nine carries its own: h ^= h >> 16, then fmix32's first step."""
-    h = np.array(hashes, dtype=np.uint32)
-    _xorshift(h, 16, np.empty(len(h), dtype=np.uint32))
-    np.multiply(h, _FMIX_1, out=h)
-    return h
-
-
-def _min_permuted(mixed: np.ndarray) -> np.ndarray:
-    """datasketch's affine32 MinHash of the gram hashes: min over grams of a * fmix32(h) + b mod 2^32.
-
-    ``mixed`` holds the hashes up to fmix32's first multiplication (see _gram_hashes);
-    it is carried on in place.
-    """
-    spare = np.empty(len(mixed), dtype=np.uint32)
-    _xorshift(mixed, 13, spare)
-    np.multiply(mixed, _FMIX_2, out=mixed)
-    _xorshift(mixed, 16, spare)
-    out = _EMPTY
-    for start in range(0, len(mixed), _BLOCK):
-        block = mixed[start : start + _BLOCK]
-        grams = len(block)
-        width = -(-grams // _STEP) * _STEP
-        if width > grams:
-            block = (
-                np.resize(block, width)
-                if width > 2 * grams
-                else np.concatenate((block, block[: width - grams]))
-            )
-        # slab, permutation, gram: the slab's grams broadcast down its rows
-        values = np.multiply(block.reshape(-1, 1, _STEP), _REPEATED_A)
-        np.add(values, _REPEATED_B, out=values)
-        out = np.minimum(out, np.minimum.reduce(values, axis=0).min(axis=1))
-    return out
+def _grams(letters_only: str) -> np.ndarray:
+    """Each 3-gram of the letters as one integer (repeats included), in text order."""
+    cps = np.frombuffer(letters_only.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(cps) < GRAM:
+        short = _SHORT_TAG
+        for i, cp in enumerate(cps.tolist()):
+            short |= cp << (_CODE_POINT_BITS * i)
+        return np.array([short], dtype=np.uint64)
+    grams = np.left_shift(cps[:-2], _SHIFT_2)
+    np.bitwise_or(grams, np.left_shift(cps[1:-1], _SHIFT_1), out=grams)
+    np.bitwise_or(grams, cps[2:], out=grams)
+    return grams
 
 
 def _letters_in_context(text: str) -> str:
@@ -295,8 +138,15 @@ def sketch(letters_only: str) -> tuple[bytes, int]:
     """
     if not letters_only:
         return b"", 0
-    mixed, count = _gram_hashes(letters_only)
-    return _min_permuted(mixed).astype("<u4", copy=False).tobytes(), count
+    grams = _grams(letters_only)
+    (values,) = _RMINHASH(grams, [0, len(grams)], NUM_PERM, SEED).to_rows()
+    grams.sort()
+    distinct = 1 + int(np.count_nonzero(grams[1:] != grams[:-1]))
+    return np.array(values, dtype="<u4").tobytes(), distinct
+
+
+# One call for the sketch of one text: rensa reads the array as it is.
+_RMINHASH = rensa.RMinHash.digest_matrix_from_flat_token_hashes
 
 
 def jaccard(a: str, b: str) -> float:
