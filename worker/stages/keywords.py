@@ -37,14 +37,29 @@ NEWS_STOPWORDS = DATA / "stopwords.txt"
 NOT_KEYWORD = -1.0
 
 
+class Weights(dict[str, float]):
+    """jieba's IDF of each word, or NOT_KEYWORD for a word that fails the checks on the word
+    itself (:func:`_key_allowed`): worked out once per vocabulary entry at load, so an
+    article needs one lookup per distinct word for both.
+
+    A word the table does not know weighs the median IDF if it passes the checks,
+    worked out when it is looked up (and not kept: the table does not grow).
+    """
+
+    def __init__(self, idf: dict[str, float], median: float, stopwords: frozenset[str]) -> None:
+        super().__init__(idf)
+        self.median = median
+        self.stopwords = stopwords
+
+    def __missing__(self, word: str) -> float:
+        return self.median if _key_allowed(word, self.stopwords) else NOT_KEYWORD
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """What keyword extraction needs: IDF table and stopwords, loaded once."""
 
-    # jieba's IDF of each word, or NOT_KEYWORD for a word that fails the checks on the
-    # word itself (:func:`_key_allowed`): worked out once per vocabulary entry at load,
-    # so an article needs one lookup per distinct word for both.
-    idf: dict[str, float]
+    idf: Weights
     median_idf: float
     stopwords: frozenset[str]
 
@@ -87,7 +102,7 @@ def lexicon(user_stopwords: str = "") -> Lexicon:
     for word in maybe:
         if not _key_allowed(word, stopwords):
             idf[word] = NOT_KEYWORD
-    return Lexicon(one_object_per_value(idf), median, stopwords)
+    return Lexicon(Weights(one_object_per_value(idf), median, stopwords), median, stopwords)
 
 
 def lay_out(lex: Lexicon) -> None:
@@ -153,33 +168,27 @@ def keywords(
     # key -> count, in the order keys first appear: ties go to the word that appeared first.
     counts = Counter(keys)
     distinct = list(counts)
-    # The checks on the word itself come with its weight: the IDF table has them
-    # worked out for the words it knows (Lexicon.idf); one C-level pass looks them up.
-    weights = list(map(lex.idf.get, distinct))
-    if None in weights:  # words the table does not know
-        median, stopwords = lex.median_idf, lex.stopwords
-        weights = [
-            (median if _key_allowed(key, stopwords) else NOT_KEYWORD) if weight is None else weight
-            for key, weight in zip(distinct, weights, strict=True)
-        ]
-    if NOT_KEYWORD in weights:
-        allowed = list(map(ne, weights, repeat(NOT_KEYWORD)))
-        distinct, weights = list(compress(distinct, allowed)), list(compress(weights, allowed))
-    if not distinct:
-        return []
+    # The checks on the word itself come with its weight (Weights): one C-level pass.
+    weights = list(map(lex.idf.__getitem__, distinct))
     if method == "textrank":
+        if NOT_KEYWORD in weights:
+            distinct = list(compress(distinct, map(ne, weights, repeat(NOT_KEYWORD))))
+        if not distinct:
+            return []
         allowed_keys = set(distinct)
         scores = _textrank([key for key in keys if key in allowed_keys])
         first = {w: i for i, w in enumerate(distinct)}
         best = sorted(scores.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:top]
     else:
-        counted = list(map(counts.__getitem__, distinct))
-        total = sum(counted)
+        counted = list(counts.values())
+        # The words that may be keywords: the others weigh NOT_KEYWORD, which is negative.
+        total = sum(compress(counted, map(ne, weights, repeat(NOT_KEYWORD))))
         # count / total * IDF, each as one C-level pass over the keys
-        weighted = list(map(mul, map(truediv, counted, repeat(total)), weights))
+        weighted = list(map(mul, map(truediv, counted, repeat(total or 1)), weights))
         # Best first; a stable sort keeps equal scores in first-appearance order, even reversed.
+        # Words that may not be keywords score below every word that may, and are cut.
         ranked = sorted(range(len(distinct)), key=weighted.__getitem__, reverse=True)[:top]
-        best = [(distinct[i], weighted[i]) for i in ranked]
+        best = [(distinct[i], weighted[i]) for i in ranked if weights[i] != NOT_KEYWORD]
     if as_written:
         return [{"w": key, "weight": round(score, 4)} for key, score in best]
     # Each keyword as first written in the article: at its key's first position.
