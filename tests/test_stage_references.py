@@ -346,6 +346,27 @@ def test_keyword_ties_go_to_the_first_seen() -> None:
     assert got == slow_keywords(tokens, text, lex, 10, "tfidf", [], text)
 
 
+def test_words_that_may_not_be_keywords_never_fill_the_top() -> None:
+    """Stopwords and numbers, tagged as nouns, among fewer allowed words than asked for, known or not."""
+    lex = keywords.lexicon()
+    words = ["我们", "经济", "2005", "这个", "２００５年", "经济", "甲乙丙丁", "我们", "3.5%", "the", "增长"]
+    text, tokens = "", []
+    for word in words:
+        tokens.append((word, "n", len(text)))
+        text += word
+    for method in ("tfidf", "textrank"):
+        for top in (1, 2, 3, 10):
+            got = keywords.keywords(tokens, text, lex, top, method, [], text)
+            assert got == slow_keywords(tokens, text, lex, top, method, [], text)
+    assert [k["w"] for k in keywords.keywords(tokens, text, lex, 10, "tfidf", [], text)] == [
+        "甲乙丙丁",
+        "经济",
+        "增长",
+    ]
+    only_stopwords = [("我们", "n", 0), ("2005", "n", 2)]
+    assert keywords.keywords(only_stopwords, "我们2005", lex, 10, "tfidf", [], "我们2005") == []
+
+
 def slow_is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:
     if len(key) < 2 or key in stopwords or key.lower() in stopwords:
         return False
