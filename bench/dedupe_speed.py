@@ -2,10 +2,11 @@
 
     python -m bench.dedupe_speed [--articles 2000] [--chars 2000]
 
-The dedupe stage is: letters, exact fingerprint, MinHash sketch (rensa),, and the decision. It is timed in CPU seconds of this process
-(``time.process_time``), once with the in-memory index and once with the Redis
-index against a throwaway redis-server, whose own time per call and number of
-commands per article come from ``INFO commandstats``. The normalise stage
+The dedupe stage is: letters, exact fingerprint, MinHash sketch (rensa), and the
+decision. It is timed in CPU seconds of this process (``time.process_time``),
+once with the in-memory index and once with the Redis index against a
+throwaway redis-server, whose own time per call and number of commands per
+article come from ``INFO commandstats``. The normalise stage
 (``dewrap``, ``drop_repeats``) is timed alongside, for scale.
 
 Articles are built from ``../shared/eval/sighan2005`` when present, else from

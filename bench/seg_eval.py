@@ -167,8 +167,8 @@ def engine_agreement(settings: Settings) -> None:
         shared = set(sa) & set(sb)
         pos_total += len(shared)
         pos_same += sum(sa[k] == sb[k] for k in shared)
-        ka = [k["w"] for k in keywords.keywords(ta, simplified, lex)]
-        kb = [k["w"] for k in keywords.keywords(tb, simplified, lex)]
+        ka = [k["w"] for k in keywords.keywords(ta, simplified, lex, text=text)]
+        kb = [k["w"] for k in keywords.keywords(tb, simplified, lex, text=text)]
         kw_overlap += len(set(ka) & set(kb))
         kw_total += len(ka)
     same = sum(x == y for x, y in zip(cut_a, cut_b, strict=True))

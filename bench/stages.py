@@ -123,7 +123,7 @@ def stage_costs(
         result = entities.entities(text, simplified, spans, kinds)
         t = lap("entities", t)
         words = keywords.keywords(
-            tokens, simplified, lex, settings.top_keywords, settings.keywords, whole, text
+            tokens, simplified, lex, settings.top_keywords, settings.keywords, whole, text=text
         )
         t = lap("keywords", t)
         orjson.dumps({"text": text, "tokens": tokens, "keywords": words, "entities": result})

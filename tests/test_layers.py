@@ -52,7 +52,8 @@ def test_naming_a_task_or_queueing_a_batch_builds_no_celery_app():
 
 def test_the_jieba_rs_pipeline_loads_nothing_it_does_not_run():
     # jieba's POS tagger and a second IDF table (jieba.analyse), and scipy (which datasketch's
-    # LSH classes import, were datasketch used) each cost every process start-up time and memory that jieba-rs never uses.
+    # LSH classes import, were datasketch used) each cost every process start-up time and
+    # memory that jieba-rs never uses.
     code = (
         "import sys\n"
         "from worker.config import Settings\n"

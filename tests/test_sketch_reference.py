@@ -38,7 +38,8 @@ def reference_sketch(letters: str) -> tuple[bytes, int]:
             (ord(letters[i]) << 42) | (ord(letters[i + 1]) << 21) | ord(letters[i + 2])
             for i in range(len(letters) - fp.GRAM + 1)
         }
-    (values,) = rensa.RMinHash.digest_matrix_from_token_hash_sets([sorted(grams)], fp.NUM_PERM, fp.SEED).to_rows()
+    matrix = rensa.RMinHash.digest_matrix_from_token_hash_sets([sorted(grams)], fp.NUM_PERM, fp.SEED)
+    (values,) = matrix.to_rows()
     return np.array(values, dtype="<u4").tobytes(), len(grams)
 
 

@@ -311,7 +311,7 @@ def test_keywords_and_spans_match_the_reference(method: str) -> None:
             cursor = b + rng.choice([0, 0, 3])
         for mentions in (spans, made, []):
             assert keywords._units(tokens, mentions, text) == slow_units(tokens, mentions, text)
-            got = keywords.keywords(tokens, simplified, lex, 10, method, mentions, text)
+            got = keywords.keywords(tokens, simplified, lex, 10, method, mentions, text=text)
             assert got == slow_keywords(tokens, simplified, lex, 10, method, mentions, text)
 
 
@@ -332,8 +332,8 @@ def test_pos_mentions_change_no_keyword(engine: str) -> None:
         denied = dataclasses.replace(elex, deny=frozenset(form[a:b] for a, b, _ in spans[::2]))
         for found in (spans, entities.pos_spans(tokens, simplified, denied)):
             for method in ("tfidf", "textrank"):
-                alone = keywords.keywords(tokens, simplified, lex, 10, method, [], text)
-                assert keywords.keywords(tokens, simplified, lex, 10, method, found, text) == alone
+                alone = keywords.keywords(tokens, simplified, lex, 10, method, [], text=text)
+                assert keywords.keywords(tokens, simplified, lex, 10, method, found, text=text) == alone
     assert mentioned > 100
 
 
@@ -341,7 +341,7 @@ def test_keyword_ties_go_to_the_first_seen() -> None:
     lex = keywords.lexicon()
     text = "甲乙丙丁 戊己庚辛 甲乙丙丁 戊己庚辛"
     tokens = [("甲乙丙丁", "n", 0), ("戊己庚辛", "n", 5), ("甲乙丙丁", "n", 10), ("戊己庚辛", "n", 15)]
-    got = keywords.keywords(tokens, text, lex, 10, "tfidf", [], text)
+    got = keywords.keywords(tokens, text, lex, 10, "tfidf", [], text=text)
     assert [k["w"] for k in got] == ["甲乙丙丁", "戊己庚辛"]
     assert got == slow_keywords(tokens, text, lex, 10, "tfidf", [], text)
 
@@ -356,15 +356,15 @@ def test_words_that_may_not_be_keywords_never_fill_the_top() -> None:
         text += word
     for method in ("tfidf", "textrank"):
         for top in (1, 2, 3, 10):
-            got = keywords.keywords(tokens, text, lex, top, method, [], text)
+            got = keywords.keywords(tokens, text, lex, top, method, [], text=text)
             assert got == slow_keywords(tokens, text, lex, top, method, [], text)
-    assert [k["w"] for k in keywords.keywords(tokens, text, lex, 10, "tfidf", [], text)] == [
+    assert [k["w"] for k in keywords.keywords(tokens, text, lex, 10, "tfidf", [], text=text)] == [
         "甲乙丙丁",
         "经济",
         "增长",
     ]
     only_stopwords = [("我们", "n", 0), ("2005", "n", 2)]
-    assert keywords.keywords(only_stopwords, "我们2005", lex, 10, "tfidf", [], "我们2005") == []
+    assert keywords.keywords(only_stopwords, "我们2005", lex, 10, "tfidf", [], text="我们2005") == []
 
 
 def slow_is_candidate(key: str, pos: str, stopwords: frozenset[str]) -> bool:

@@ -245,7 +245,7 @@ def finish(
             whole = []  # a POS mention is one token, whose tag already lets it be a keyword
         result["tokens"] = tokens  # (word, pos, start) tuples: orjson writes them as arrays
         result["keywords"] = keywords.keywords(
-            tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords, whole, text
+            tokens, simplified, analyser.lexicon, analyser.top_keywords, analyser.keywords, whole, text=text
         )
         result["entities"] = entities.entities(text, simplified, spans, analyser.entity_kinds)
         clock.lap("tag")

@@ -145,11 +145,14 @@ def keywords(
     top: int = 10,
     method: str = "tfidf",
     spans: Sequence[Span] = (),
-    text: str = "",
+    *,
+    text: str,
 ) -> list[dict[str, object]]:
     """The ``top`` keywords, best first, as ``{"w": word, "weight": w}``.
 
-    ``spans`` are the article's entity mentions (:func:`entity_spans`): a token
+    ``tokens`` are :func:`worker.stages.segment.tag`'s of ``text``, whose
+    offset-aligned Simplified form is ``simplified``; each keyword is written as
+    in ``text``. ``spans`` are the article's entity mentions (:func:`entity_spans`): a token
     that overlaps one is replaced by the whole entity, written as in ``text``.
     """
     form = analysis_form(simplified)  # once for the text, not once per token
