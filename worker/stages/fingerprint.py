@@ -4,10 +4,10 @@ The exact fingerprint ignores everything a re-send changes without changing
 the story: wrapping, spacing, punctuation, full/half width (NFKC), case, and
 Traditional versus Simplified script (the input is already Simplified).
 
-The near-duplicate sketch is a MinHash (rensa's R-MinHash, computed in Rust
-in one call) over the character 3-grams of those same letters. Chinese has no spaces to make
-words from, and 3-grams held up better than 5-grams against scattered edits:
-one changed character spoils three 3-grams but five 5-grams.
+The near-duplicate sketch is a MinHash (rensa's R-MinHash, computed in Rust in
+one call) over the character 3-grams of those same letters. Chinese has no
+spaces to make words from, and 3-grams held up better than 5-grams against
+scattered edits: one changed character spoils three 3-grams but five 5-grams.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ SEED = 1
 # pinned in pyproject.toml). Sketches of another family do not compare: a
 # deployment that changes it starts a new near-duplicate window (docs/dedupe.md).
 FAMILY = f"rensa-rminhash-{rensa.RMinHash.ALGORITHM_VERSION}"
+# One call makes the sketch of one text: rensa reads the array of grams as it is.
+_RMINHASH = rensa.RMinHash.digest_matrix_from_flat_token_hashes
 
 # A 3-gram is one integer, its three code points 21 bits apart (Unicode ends at
 # U+10FFFF, 21 bits): every gram its own value, made by three array operations.
@@ -143,10 +145,6 @@ def sketch(letters_only: str) -> tuple[bytes, int]:
     grams.sort()
     distinct = 1 + int(np.count_nonzero(grams[1:] != grams[:-1]))
     return np.array(values, dtype="<u4").tobytes(), distinct
-
-
-# One call for the sketch of one text: rensa reads the array as it is.
-_RMINHASH = rensa.RMinHash.digest_matrix_from_flat_token_hashes
 
 
 def jaccard(a: str, b: str) -> float:
