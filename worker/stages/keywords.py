@@ -60,8 +60,14 @@ class Lexicon:
     """What keyword extraction needs: IDF table and stopwords, loaded once."""
 
     idf: Weights
-    median_idf: float
-    stopwords: frozenset[str]
+
+    @property
+    def median_idf(self) -> float:
+        return self.idf.median
+
+    @property
+    def stopwords(self) -> frozenset[str]:
+        return self.idf.stopwords
 
 
 # jieba's keyword stopwords (jieba.analyse.tfidf.KeywordExtractor.STOP_WORDS), the
@@ -102,7 +108,7 @@ def lexicon(user_stopwords: str = "") -> Lexicon:
     for word in maybe:
         if not _key_allowed(word, stopwords):
             idf[word] = NOT_KEYWORD
-    return Lexicon(Weights(one_object_per_value(idf), median, stopwords), median, stopwords)
+    return Lexicon(Weights(one_object_per_value(idf), median, stopwords))
 
 
 def lay_out(lex: Lexicon) -> None:
