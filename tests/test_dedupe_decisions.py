@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.support import Clock
-from worker.dedupe.index import BUCKETS, Decision, MemoryIndex, Registration
+from worker.dedupe.index import BUCKETS, Buckets, Decision, MemoryIndex, Registration
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
 from worker.stages import fingerprint as fp
@@ -194,3 +194,31 @@ def test_a_batch_decided_in_one_round_trip_gets_the_decisions_made_one_by_one(re
     assert batched.decide_many(entries[:25]) == expected[:25]
     redis_server.client().script_flush()  # as after a restart: the rest must load the script again
     assert batched.decide_many(entries[25:]) == expected[25:]
+
+
+def test_every_key_the_index_writes_expires_with_its_bucket(redis_server, story, samples):
+    """dedupe.lua sets a key's TTL once, when the key has none: none may be left without one."""
+    clock = Clock()
+    client = redis_server.client()
+    keys = Keys(f"t{uuid.uuid4().hex[:10]}")
+    index = RedisIndex(client, keys, WINDOW, shards=4, clock=clock)
+    buckets = Buckets(WINDOW, clock)
+    rng = random.Random(5)
+    texts = [story, *samples]
+    first_ttl = buckets.ttl(buckets.live()[-1])
+    for n in range(30):
+        e = entry(f"id{n}", edited(rng.choice(texts), rng.choice([0, 0.02, 0.6]), seed=n))
+        index.decide(e)
+        if n % 7 == 0:  # a forgotten owner's band fields are taken over by the next article
+            index.forget(e.id, e.fingerprint)
+        clock.now += 60
+    clock.now += WINDOW / BUCKETS  # the next bucket: its keys are new and need their own TTL
+    index.decide(entry("late", edited(story, 0.6, seed=99)))
+    written = list(client.scan_iter(match=f"{keys.prefix}:dd:*", count=1000))
+    assert len(written) == 2 * (4 + 1)  # two buckets: four shards and the documents each
+    newest = max(int(k.split(b":")[-2]) for k in written)
+    for key in written:
+        ttl = client.ttl(key)
+        bucket = int(key.split(b":")[-2])
+        limit = buckets.ttl(newest) if bucket == newest else first_ttl
+        assert 0 < ttl <= limit, (key, ttl)

@@ -126,16 +126,26 @@ end
 
 -- New: register it in the newest bucket. A band field keeps its first owner
 -- unless that owner was forgotten.
+--
+-- Every key of the bucket expires at the same moment, the bucket's end plus the
+-- window (ARGV[7] counts down to it), so a key needs its TTL set once: when it
+-- has none, which is when this call created it. A TTL read costs about half an
+-- EXPIRE, which Redis also rewrites for replication.
 local last = #KEYS
+local function expire_new(key)
+  if redis.call("TTL", key) < 0 then
+    redis.call("EXPIRE", key, ttl)
+  end
+end
 redis.call("HSET", KEYS[last], own, sketch .. tail)
-redis.call("EXPIRE", KEYS[last], ttl)
+expire_new(KEYS[last])
 local xkey = shard(last, ARGV[9])
 redis.call("HSET", xkey, xfield, own)
-redis.call("EXPIRE", xkey, ttl)
+expire_new(xkey)
 for j = 1, nb do
   local key, field = shard(last, ARGV[9 + j]), ARGV[9 + nb + j]
   if redis.call("HSETNX", key, field, own) == 1 then
-    redis.call("EXPIRE", key, ttl)
+    expire_new(key)
   elseif redis.call("HEXISTS", KEYS[last], redis.call("HGET", key, field)) == 0 then
     redis.call("HSET", key, field, own)
   end
