@@ -16,8 +16,9 @@ them in ``<prefix>:results:overflow``.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import redis
@@ -38,6 +39,23 @@ class Record:
     status: str
     entry: str
     fingerprint: str = ""
+
+
+class Publishable(Protocol):
+    """What :meth:`ResultStore.publish_later` writes of an outcome (a :class:`worker.pipeline.Outcome`)."""
+
+    @property
+    def id(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def result(self) -> dict[str, Any]: ...
+    @property
+    def text_hash(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def submitted_at(self) -> float | None: ...
 
 
 def dumps(result: dict[str, Any]) -> bytes:
@@ -77,10 +95,8 @@ class ResultStore:
         An outcome without a valid id (a rejected bad id) has no record: it goes
         to the results stream alone.
         """
-        keys = self._keys
-        minute = int(time.time() // 60)
-        latency_ms = None if not submitted_at else max(0.0, (time.time() - submitted_at) * 1000)
         if article_id is None or not valid_id(article_id):
+            keys, minute = self._keys, int(time.time() // 60)
             pipe = self._client.pipeline()
             pipe.xadd(keys.results, {"id": article_id or "", "status": status, "result": dumps(result)})
             pipe.hincrby(keys.stats, status, 1)
@@ -88,11 +104,8 @@ class ResultStore:
             pipe.expire(keys.stats_minute(minute), STATS_MINUTE_TTL)
             entry = pipe.execute()[0]
             return 1, entry.decode(), 0
-        code, entry, revision = self._emit(
-            keys=self._emit_keys(article_id, minute),
-            args=self._emit_args(article_id, status, result, text_hash, fingerprint, latency_ms),
-        )
-        return int(code), entry.decode() if isinstance(entry, bytes) else entry, int(revision)
+        names, args = self._emit_call([(article_id, status, result, text_hash, fingerprint, submitted_at)])
+        return publish_replies(self._emit(keys=names, args=args))[0]
 
     def publish_current(
         self,
@@ -114,51 +127,41 @@ class ResultStore:
                 return reply
         raise RuntimeError(f"could not publish {article_id}: its revision keeps moving")
 
-    def publish_later(
-        self,
-        pipe: redis.client.Pipeline,
-        article_id: str,
-        status: str,
-        result: dict[str, Any],
-        text_hash: str = "",
-        fingerprint: str = "",
-        submitted_at: float | None = None,
-    ) -> None:
-        """Queue :meth:`publish` of a valid id on ``pipe``; read its reply with :func:`publish_reply`.
+    def publish_later(self, pipe: redis.client.Pipeline, outcomes: Sequence[Publishable]) -> None:
+        """Queue :meth:`publish` of ``outcomes`` (valid ids) on ``pipe``, as one EVALSHA.
 
+        Read its one reply with :func:`publish_replies`. One call for all of
+        them counts them in the stats once, not field by field per outcome.
         EVALSHA straight on the pipeline: redis-py's Script on a pipeline asks
         SCRIPT EXISTS first, a round trip of its own every time.
         """
-        latency_ms = None if not submitted_at else max(0.0, (time.time() - submitted_at) * 1000)
-        keys = self._emit_keys(article_id, int(time.time() // 60))
-        args = self._emit_args(article_id, status, result, text_hash, fingerprint, latency_ms)
-        pipe.evalsha(self._emit.sha, len(keys), *keys, *args)
+        names, args = self._emit_call(
+            [(o.id, o.status, o.result, o.text_hash, o.fingerprint, o.submitted_at) for o in outcomes]
+        )
+        pipe.evalsha(self._emit.sha, len(names), *names, *args)
 
-    def _emit_keys(self, article_id: str, minute: int) -> list[str]:
-        keys = self._keys
-        return [keys.result(article_id), keys.results, keys.stats, keys.stats_minute(minute)]
-
-    def _emit_args(
-        self,
-        article_id: str,
-        status: str,
-        result: dict[str, Any],
-        text_hash: str,
-        fingerprint: str,
-        latency_ms: float | None,
-    ) -> list[Any]:
-        return [
-            article_id,
-            status,
-            dumps(result),
-            text_hash,
-            fingerprint,
-            result.get("revision", 1),
-            self._settings.result_ttl,
-            STATS_MINUTE_TTL,
-            "" if latency_ms is None else f"{latency_ms:.1f}",
-            "" if latency_ms is None else latency_field(latency_ms),
-        ]
+    def _emit_call(
+        self, outcomes: list[tuple[str | None, str, dict[str, Any], str, str, float | None]]
+    ) -> tuple[list[str], list[Any]]:
+        """emit_result.lua's keys and arguments for ``outcomes``."""
+        keys, now = self._keys, time.time()
+        names = [keys.results, keys.stats, keys.stats_minute(int(now // 60))]
+        args: list[Any] = [self._settings.result_ttl, STATS_MINUTE_TTL]
+        for article_id, status, result, digest, fingerprint, submitted_at in outcomes:
+            assert article_id is not None  # only valid ids have a record
+            latency = None if not submitted_at else max(0.0, (now - submitted_at) * 1000)
+            names.append(keys.result(article_id))
+            args += [
+                article_id,
+                status,
+                dumps(result),
+                digest,
+                fingerprint,
+                result.get("revision", 1),
+                "" if latency is None else f"{latency:.1f}",
+                "" if latency is None else latency_field(latency),
+            ]
+        return names, args
 
     def get(self, article_id: str) -> dict[str, Any] | None:
         """The current result for ``article_id``, or None if there is none (or it expired)."""
@@ -222,12 +225,14 @@ def moved_on(reply: tuple[int, str, int], result: dict[str, Any]) -> bool:
     return True
 
 
-def publish_reply(reply: Any) -> tuple[int, str, int]:
-    """``(code, entry, revision)`` from the reply to a queued :meth:`ResultStore.publish_later`."""
+def publish_replies(reply: Any) -> list[tuple[int, str, int]]:
+    """Each outcome's ``(code, entry, revision)``, from the reply to :meth:`ResultStore.publish_later`."""
     if isinstance(reply, Exception):
         raise reply
-    code, entry, revision = reply
-    return int(code), entry.decode() if isinstance(entry, bytes) else entry, int(revision)
+    return [
+        (int(code), entry.decode() if isinstance(entry, bytes) else entry, int(revision))
+        for code, entry, revision in reply
+    ]
 
 
 def _text(value: bytes | None) -> str:

@@ -6,7 +6,8 @@ they were processed first), in the same pipeline as whatever that round trip
 carries (the next attempt counts, the batch's final clean-up). When results
 live in a Redis of their own they take their own round trip.
 
-Each result is written by emit_result.lua at most once per (id, text). A
+Each result is written by emit_result.lua at most once per (id, text); one
+call writes all of a round trip's results and adds them to the stats once. A
 reply that says a correction landed meanwhile (:func:`worker.results.moved_on`)
 re-renders the revision and publishes again; a correction also makes the old
 text give up its dedupe registration under this id.
@@ -30,7 +31,7 @@ from worker.config import Settings
 from worker.connection import UNAVAILABLE, check_replicated, replicated
 from worker.dedupe.redis_index import RedisIndex
 from worker.pipeline import Outcome
-from worker.results import Record, ResultStore, moved_on, publish_reply
+from worker.results import Record, ResultStore, moved_on, publish_replies
 
 
 class ResultWriter:
@@ -86,24 +87,23 @@ class ResultWriter:
         """
         unsent, self._unsent = self._unsent, []
         pipe = self._broker.pipeline(transaction=False)
-        if self._results is not self._broker:  # results live elsewhere: their own round trip
+        if unsent and self._results is not self._broker:  # results live elsewhere: their own round trip
             own = self._results.pipeline(transaction=False)
-            for outcome, _record in unsent:
-                self._queue(own, outcome)
-            if unsent:
-                replicated(own, self._replicas)
-                own_replies = self._replicated(self._results, own.execute(raise_on_error=False))
-                self._settle(unsent, own_replies)
+            self._store.publish_later(own, [outcome for outcome, _record in unsent])
+            replicated(own, self._replicas)
+            self._settle(unsent, self._replicated(self._results, own.execute(raise_on_error=False))[0])
             unsent = []
-        for outcome, _record in unsent:
-            self._queue(pipe, outcome)
+        if unsent:
+            self._store.publish_later(pipe, [outcome for outcome, _record in unsent])
         add(pipe)
         if not len(pipe):
             return []
         replicated(pipe, self._replicas)
         replies = self._replicated(self._broker, pipe.execute(raise_on_error=False))
-        self._settle(unsent, replies[: len(unsent)])
-        return replies[len(unsent) :]
+        if unsent:
+            self._settle(unsent, replies[0])
+            return replies[1:]
+        return replies
 
     def _replicated(self, client: redis.Redis, replies: list[Any]) -> list[Any]:
         """``replies`` without the trailing WAIT's, once enough replicas have the writes.
@@ -120,23 +120,15 @@ class ResultWriter:
         check_replicated(client, self._replicas, replies[-1])
         return replies[:-1]
 
-    def _queue(self, pipe: redis.client.Pipeline, outcome: Outcome) -> None:
-        assert outcome.id is not None  # only valid ids are deferred
-        self._store.publish_later(
-            pipe,
-            outcome.id,
-            outcome.status,
-            outcome.result,
-            outcome.text_hash,
-            outcome.fingerprint,
-            outcome.submitted_at,
-        )
-
-    def _settle(self, unsent: list[tuple[Outcome, Record | None]], replies: list[Any]) -> None:
-        for (outcome, record), reply in zip(unsent, replies, strict=True):
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                self.publish(outcome)  # Redis lost its scripts (a restart): load and publish
-            elif moved_on(publish_reply(reply), outcome.result):
+    def _settle(self, unsent: list[tuple[Outcome, Record | None]], reply: Any) -> None:
+        """Act on emit_result.lua's one ``reply`` for the ``unsent`` outcomes it published."""
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            # Redis lost its scripts (a restart): publish each, which loads the script.
+            codes: list[tuple[int, str, int] | None] = [None] * len(unsent)
+        else:
+            codes = list(publish_replies(reply))
+        for (outcome, record), code in zip(unsent, codes, strict=True):
+            if code is None or moved_on(code, outcome.result):
                 self.publish(outcome)
             if record and record.fingerprint not in ("", outcome.fingerprint):
                 # A correction: the old text must not keep claiming its story for this id.

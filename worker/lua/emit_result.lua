@@ -1,59 +1,84 @@
--- Publish one article's outcome: the results stream entry and the per-id record,
--- together, exactly once per (id, text).
+-- Publish outcomes, each with its results stream entry and its per-id record
+-- together, exactly once per (id, text); then count them in the stats, once
+-- for all of them. One call carries a batch's results of one round trip.
 --
--- KEYS[1]  <prefix>:result:<id>     hash: hash, rev, status, entry, entries, fp
--- KEYS[2]  <prefix>:results         stream: id, status, result (the body)
--- KEYS[3]  <prefix>:stats           hash: totals
--- KEYS[4]  <prefix>:stats:<minute>  hash: this minute's counts
--- ARGV[1]  id
--- ARGV[2]  status
--- ARGV[3]  result JSON (the body; stored only in the stream)
--- ARGV[4]  text hash of the submitted text
--- ARGV[5]  exact fingerprint
--- ARGV[6]  the revision the body was rendered with
--- ARGV[7]  record TTL, seconds
--- ARGV[8]  per-minute stats TTL, seconds
--- ARGV[9]  submit-to-result latency in ms, or "" if unknown
--- ARGV[10] the latency histogram field for that latency, ``lat:<bucket>`` (see worker/stats.py),
---          or "" if unknown
+-- KEYS[1]      <prefix>:results         stream: id, status, result (the body)
+-- KEYS[2]      <prefix>:stats           hash: totals
+-- KEYS[3]      <prefix>:stats:<minute>  hash: this minute's counts
+-- KEYS[3+i]    <prefix>:result:<id>     hash of outcome i: hash, rev, status, entry, entries, fp
+-- ARGV[1]      record TTL, seconds
+-- ARGV[2]      per-minute stats TTL, seconds
+-- and for outcome i (i = 1..#KEYS-3), from j = 2 + 8 * (i - 1):
+-- ARGV[j+1]    id
+-- ARGV[j+2]    status
+-- ARGV[j+3]    result JSON (the body; stored only in the stream)
+-- ARGV[j+4]    text hash of the submitted text
+-- ARGV[j+5]    exact fingerprint
+-- ARGV[j+6]    the revision the body was rendered with
+-- ARGV[j+7]    submit-to-result latency in ms, or "" if unknown
+-- ARGV[j+8]    the latency histogram field for that latency, ``lat:<bucket>``
+--              (see worker/stats.py), or "" if unknown
 --
 -- The stream is not capped here: ResultStore.trim trims it below the slowest
 -- consumer group, so no XADD can silently drop an entry a reader still needs.
 -- ``entries`` lists every stream entry of this id (all revisions), so a
--- takedown can XDEL them without scanning the stream.
+-- takedown can XDEL them without scanning the stream. The stats are added
+-- after the loop, a few fields for the whole call: a call that Redis stops
+-- half-way (out of memory) leaves the outcomes it published before uncounted.
 --
--- Returns {code, entry id, revision}:
---   1  published
+-- Returns, for each outcome in order, {code, entry id, revision}:
+--   1  published (and counted)
 --   0  this id already has a result for this very text: nothing written
 --  -1  the id's revision moved on meanwhile: re-render with revision+1 and retry
 
-local cur = redis.call("HMGET", KEYS[1], "hash", "rev", "entry", "entries")
-if cur[1] == ARGV[4] then
-  return {0, cur[3] or "", tonumber(cur[2] or "0")}
-end
-local rev = tonumber(cur[2] or "0")
-if rev + 1 ~= tonumber(ARGV[6]) then
-  return {-1, "", rev}
+local record_ttl, minute_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local replies = {}
+-- What the published outcomes add to the stats: field -> count, and the latency sum.
+local counts, latency_ms = {}, 0
+
+local function count(field)
+  counts[field] = (counts[field] or 0) + 1
 end
 
-local entry = redis.call("XADD", KEYS[2], "*", "id", ARGV[1], "status", ARGV[2], "result", ARGV[3])
-local entries = entry
-if cur[4] then
-  entries = cur[4] .. " " .. entry
-end
-redis.call("HSET", KEYS[1], "hash", ARGV[4], "rev", rev + 1, "status", ARGV[2],
-  "entry", entry, "entries", entries, "fp", ARGV[5])
-redis.call("EXPIRE", KEYS[1], tonumber(ARGV[7]))
-
-for i = 3, 4 do
-  redis.call("HINCRBY", KEYS[i], ARGV[2], 1)
-  if ARGV[9] ~= "" then
-    redis.call("HINCRBY", KEYS[i], "latency_n", 1)
-    redis.call("HINCRBYFLOAT", KEYS[i], "latency_ms", ARGV[9])
-    if ARGV[10] ~= "" then
-      redis.call("HINCRBY", KEYS[i], ARGV[10], 1)
+for i = 1, #KEYS - 3 do
+  local key, j = KEYS[3 + i], 2 + 8 * (i - 1)
+  local id, status, body, hash, fp = ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5]
+  local cur = redis.call("HMGET", key, "hash", "rev", "entry", "entries")
+  local rev = tonumber(cur[2] or "0")
+  if cur[1] == hash then
+    replies[i] = {0, cur[3] or "", rev}
+  elseif rev + 1 ~= tonumber(ARGV[j + 6]) then
+    replies[i] = {-1, "", rev}
+  else
+    local entry = redis.call("XADD", KEYS[1], "*", "id", id, "status", status, "result", body)
+    local entries = entry
+    if cur[4] then
+      entries = cur[4] .. " " .. entry
+    end
+    redis.call("HSET", key, "hash", hash, "rev", rev + 1, "status", status,
+      "entry", entry, "entries", entries, "fp", fp)
+    redis.call("EXPIRE", key, record_ttl)
+    replies[i] = {1, entry, rev + 1}
+    count(status)
+    if ARGV[j + 7] ~= "" then
+      count("latency_n")
+      latency_ms = latency_ms + tonumber(ARGV[j + 7])
+      if ARGV[j + 8] ~= "" then
+        count(ARGV[j + 8])
+      end
     end
   end
 end
-redis.call("EXPIRE", KEYS[4], tonumber(ARGV[8]))
-return {1, entry, rev + 1}
+
+if next(counts) then
+  for k = 2, 3 do
+    for field, n in pairs(counts) do
+      redis.call("HINCRBY", KEYS[k], field, n)
+    end
+    if counts["latency_n"] then
+      redis.call("HINCRBYFLOAT", KEYS[k], "latency_ms", string.format("%.1f", latency_ms))
+    end
+  end
+  redis.call("EXPIRE", KEYS[3], minute_ttl)
+end
+return replies
