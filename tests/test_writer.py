@@ -11,7 +11,7 @@ from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
 from worker.pipeline import Outcome
 from worker.result_body import SCHEMA, Failure, not_analysed, now_iso
-from worker.results import ResultStore
+from worker.results import EMIT_CALL_BYTES, ResultStore
 from worker.stats import latency_field
 from worker.writer import ResultWriter
 
@@ -117,3 +117,21 @@ def test_outcomes_are_published_after_redis_lost_its_scripts(parts):
     writer.defer(outcome(3), None)
     writer.send()
     assert stats(client, keys.stats)["unique"] == "4"
+
+
+def test_big_bodies_go_in_several_calls_each_written_and_counted_once(parts):
+    writer, store, client, keys = parts
+    outcomes = [outcome(i) for i in range(6)]
+    for o in outcomes:  # each body a little over a third of a call (3 bytes a character in UTF-8)
+        o.result["text"] = "长" * (EMIT_CALL_BYTES // 9)
+    planned = client.pipeline(transaction=False)
+    assert store.publish_later(planned, outcomes) == 3
+    planned.reset()
+
+    for o in outcomes:
+        writer.defer(o, None)
+    assert writer.send(lambda pipe: pipe.echo("after the results")) == [b"after the results"]
+    for o in outcomes:
+        assert store.get(o.id) == o.result
+    assert stats(client, keys.stats)["unique"] == "6"
+    assert client.xlen(keys.results) == 6

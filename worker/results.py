@@ -58,6 +58,13 @@ class Publishable(Protocol):
     def submitted_at(self) -> float | None: ...
 
 
+# emit_result.lua's arguments for one outcome: id, status, result, its JSON, text hash,
+# fingerprint, submit time.
+_Emit = tuple[str, str, dict[str, Any], bytes, str, str, float | None]
+# Bodies (result JSON) one emit_result.lua call carries at most, unless one alone is bigger.
+EMIT_CALL_BYTES = 96 * 1024
+
+
 def dumps(result: dict[str, Any]) -> bytes:
     return orjson.dumps(result)
 
@@ -104,8 +111,9 @@ class ResultStore:
             pipe.expire(keys.stats_minute(minute), STATS_MINUTE_TTL)
             entry = pipe.execute()[0]
             return 1, entry.decode(), 0
-        names, args = self._emit_call([(article_id, status, result, text_hash, fingerprint, submitted_at)])
-        return publish_replies(self._emit(keys=names, args=args))[0]
+        one = (article_id, status, result, dumps(result), text_hash, fingerprint, submitted_at)
+        names, args = self._emit_call([one], time.time())
+        return publish_replies([self._emit(keys=names, args=args)])[0]
 
     def publish_current(
         self,
@@ -127,34 +135,48 @@ class ResultStore:
                 return reply
         raise RuntimeError(f"could not publish {article_id}: its revision keeps moving")
 
-    def publish_later(self, pipe: redis.client.Pipeline, outcomes: Sequence[Publishable]) -> None:
-        """Queue :meth:`publish` of ``outcomes`` (valid ids) on ``pipe``, as one EVALSHA.
+    def publish_later(self, pipe: redis.client.Pipeline, outcomes: Sequence[Publishable]) -> int:
+        """Queue :meth:`publish` of ``outcomes`` (valid ids) on ``pipe``; returns the calls queued.
 
-        Read its one reply with :func:`publish_replies`. One call for all of
-        them counts them in the stats once, not field by field per outcome.
-        EVALSHA straight on the pipeline: redis-py's Script on a pipeline asks
-        SCRIPT EXISTS first, a round trip of its own every time.
+        Read their replies with :func:`publish_replies`. Each EVALSHA carries
+        as many outcomes as fit in ``EMIT_CALL_BYTES`` of bodies (one at
+        least), and counts them in the stats once. Bigger calls would save
+        little more, and every worker child would keep the memory a command
+        that size takes to pack. EVALSHA straight on the pipeline: redis-py's
+        Script on a pipeline asks SCRIPT EXISTS first, a round trip of its own
+        every time.
         """
-        names, args = self._emit_call(
-            [(o.id, o.status, o.result, o.text_hash, o.fingerprint, o.submitted_at) for o in outcomes]
-        )
+        now, calls, size = time.time(), 0, 0
+        group: list[_Emit] = []
+        for o in outcomes:
+            assert o.id is not None  # only valid ids have a record
+            body = dumps(o.result)
+            if group and size + len(body) > EMIT_CALL_BYTES:
+                self._queue_emit(pipe, group, now)
+                calls, group, size = calls + 1, [], 0
+            group.append((o.id, o.status, o.result, body, o.text_hash, o.fingerprint, o.submitted_at))
+            size += len(body)
+        if group:
+            self._queue_emit(pipe, group, now)
+            calls += 1
+        return calls
+
+    def _queue_emit(self, pipe: redis.client.Pipeline, group: list[_Emit], now: float) -> None:
+        names, args = self._emit_call(group, now)
         pipe.evalsha(self._emit.sha, len(names), *names, *args)
 
-    def _emit_call(
-        self, outcomes: list[tuple[str | None, str, dict[str, Any], str, str, float | None]]
-    ) -> tuple[list[str], list[Any]]:
+    def _emit_call(self, outcomes: list[_Emit], now: float) -> tuple[list[str], list[Any]]:
         """emit_result.lua's keys and arguments for ``outcomes``."""
-        keys, now = self._keys, time.time()
+        keys = self._keys
         names = [keys.results, keys.stats, keys.stats_minute(int(now // 60))]
         args: list[Any] = [self._settings.result_ttl, STATS_MINUTE_TTL]
-        for article_id, status, result, digest, fingerprint, submitted_at in outcomes:
-            assert article_id is not None  # only valid ids have a record
+        for article_id, status, result, body, digest, fingerprint, submitted_at in outcomes:
             latency = None if not submitted_at else max(0.0, (now - submitted_at) * 1000)
             names.append(keys.result(article_id))
             args += [
                 article_id,
                 status,
-                dumps(result),
+                body,
                 digest,
                 fingerprint,
                 result.get("revision", 1),
@@ -225,14 +247,17 @@ def moved_on(reply: tuple[int, str, int], result: dict[str, Any]) -> bool:
     return True
 
 
-def publish_replies(reply: Any) -> list[tuple[int, str, int]]:
-    """Each outcome's ``(code, entry, revision)``, from the reply to :meth:`ResultStore.publish_later`."""
-    if isinstance(reply, Exception):
-        raise reply
-    return [
-        (int(code), entry.decode() if isinstance(entry, bytes) else entry, int(revision))
-        for code, entry, revision in reply
-    ]
+def publish_replies(replies: list[Any]) -> list[tuple[int, str, int]]:
+    """Each outcome's ``(code, entry, revision)``, from the replies to :meth:`ResultStore.publish_later`."""
+    codes = []
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+        codes += [
+            (int(code), entry.decode() if isinstance(entry, bytes) else entry, int(revision))
+            for code, entry, revision in reply
+        ]
+    return codes
 
 
 def _text(value: bytes | None) -> str:

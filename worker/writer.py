@@ -7,7 +7,8 @@ carries (the next attempt counts, the batch's final clean-up). When results
 live in a Redis of their own they take their own round trip.
 
 Each result is written by emit_result.lua at most once per (id, text); one
-call writes all of a round trip's results and adds them to the stats once. A
+call writes several of a round trip's results and adds them to the stats
+once. A
 reply that says a correction landed meanwhile (:func:`worker.results.moved_on`)
 re-renders the revision and publishes again; a correction also makes the old
 text give up its dedupe registration under this id.
@@ -91,19 +92,17 @@ class ResultWriter:
             own = self._results.pipeline(transaction=False)
             self._store.publish_later(own, [outcome for outcome, _record in unsent])
             replicated(own, self._replicas)
-            self._settle(unsent, self._replicated(self._results, own.execute(raise_on_error=False))[0])
+            self._settle(unsent, self._replicated(self._results, own.execute(raise_on_error=False)))
             unsent = []
-        if unsent:
-            self._store.publish_later(pipe, [outcome for outcome, _record in unsent])
+        calls = self._store.publish_later(pipe, [outcome for outcome, _record in unsent])
         add(pipe)
         if not len(pipe):
             return []
         replicated(pipe, self._replicas)
         replies = self._replicated(self._broker, pipe.execute(raise_on_error=False))
         if unsent:
-            self._settle(unsent, replies[0])
-            return replies[1:]
-        return replies
+            self._settle(unsent, replies[:calls])
+        return replies[calls:]
 
     def _replicated(self, client: redis.Redis, replies: list[Any]) -> list[Any]:
         """``replies`` without the trailing WAIT's, once enough replicas have the writes.
@@ -120,13 +119,14 @@ class ResultWriter:
         check_replicated(client, self._replicas, replies[-1])
         return replies[:-1]
 
-    def _settle(self, unsent: list[tuple[Outcome, Record | None]], reply: Any) -> None:
-        """Act on emit_result.lua's one ``reply`` for the ``unsent`` outcomes it published."""
-        if isinstance(reply, redis.exceptions.NoScriptError):
-            # Redis lost its scripts (a restart): publish each, which loads the script.
+    def _settle(self, unsent: list[tuple[Outcome, Record | None]], replies: list[Any]) -> None:
+        """Act on emit_result.lua's ``replies`` for the ``unsent`` outcomes they published."""
+        if any(isinstance(reply, redis.exceptions.NoScriptError) for reply in replies):
+            # Redis lost its scripts (a restart): publish each, which loads the script; an
+            # outcome a call before published is found done (code 0).
             codes: list[tuple[int, str, int] | None] = [None] * len(unsent)
         else:
-            codes = list(publish_replies(reply))
+            codes = list(publish_replies(replies))
         for (outcome, record), code in zip(unsent, codes, strict=True):
             if code is None or moved_on(code, outcome.result):
                 self.publish(outcome)

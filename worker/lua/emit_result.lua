@@ -1,6 +1,7 @@
 -- Publish outcomes, each with its results stream entry and its per-id record
 -- together, exactly once per (id, text); then count them in the stats, once
--- for all of them. One call carries a batch's results of one round trip.
+-- for all of them. One call carries up to about 96 KB of a round trip's
+-- results (worker/results.py, EMIT_CALL_BYTES).
 --
 -- KEYS[1]      <prefix>:results         stream: id, status, result (the body)
 -- KEYS[2]      <prefix>:stats           hash: totals
