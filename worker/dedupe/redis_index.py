@@ -30,6 +30,7 @@ import redis
 
 from worker.config import Settings
 from worker.dedupe.index import (
+    BAND_FIELD_BYTES,
     CONTAIN_DEN,
     CONTAIN_MIN_MATCHES,
     CONTAIN_MIN_SHINGLES,
@@ -46,6 +47,10 @@ from worker.dedupe.index import (
     short_sketch,
 )
 from worker.keys import Keys
+
+# dedupe.lua reads the candidate fields packed in one argument, 6 bytes apart:
+# a tag byte, then the band's or the lead's hash.
+assert 1 + BAND_FIELD_BYTES == 6
 
 
 def lua(name: str) -> str:
@@ -118,8 +123,8 @@ class RedisIndex:
             self._buckets.ttl(live[-1]),
             len(bands),
             xshard % shards,
-            *(n % shards for _, n in bands),
-            *(field for field, _ in bands),
+            b"".join((n % shards).to_bytes(4, "little") for _, n in bands),
+            b"".join(field for field, _ in bands),
             entry.size,
             doc_tail(entry),
             CONTAIN_MIN_MATCHES,
