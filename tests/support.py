@@ -22,6 +22,9 @@ from pathlib import Path
 
 import redis
 
+from worker import __version__
+from worker.result_body import SCHEMA, now_iso
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -395,3 +398,20 @@ def sentinel_supported() -> bool:
                 proc.wait(5)
     except (OSError, subprocess.SubprocessError):
         return False
+
+
+def unique_result(article_id: str, text: str) -> dict:
+    """The smallest body of a ``unique`` result that docs/result.schema.json accepts."""
+    return {
+        "id": article_id,
+        "status": "unique",
+        "script": "hans",
+        "text": text,
+        "repeats_removed": 0,
+        "timings_ms": {},
+        "revision": 1,
+        "schema": SCHEMA,
+        "worker": "test",
+        "processed_at": now_iso(),
+        "version": __version__,
+    }

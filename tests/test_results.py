@@ -10,11 +10,10 @@ import orjson
 
 from producer.client import Client
 from tests.schema import assert_valid_result
-from tests.support import ROOT, newsflow_env, wait_for
+from tests.support import ROOT, newsflow_env, unique_result, wait_for
 from tests.test_bridge import STORIES
-from worker import __version__
 from worker.article import text_hash
-from worker.result_body import SCHEMA, Failure, not_analysed, now_iso
+from worker.result_body import Failure, not_analysed
 from worker.results import ResultStore
 
 
@@ -31,19 +30,7 @@ def newsflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 def publish(store: ResultStore, n: int, start: int = 0) -> list[str]:
     entries = []
     for i in range(start, start + n):
-        result = {
-            "id": f"r-{i}",
-            "status": "unique",
-            "script": "hans",
-            "text": f"第{i}篇",
-            "repeats_removed": 0,
-            "timings_ms": {},
-            "revision": 1,
-            "schema": SCHEMA,
-            "worker": "test",
-            "processed_at": now_iso(),
-            "version": __version__,
-        }
+        result = unique_result(f"r-{i}", f"第{i}篇")
         entries.append(store.publish(f"r-{i}", "unique", result, f"hash-{i}", f"fp-{i}")[1])
     return entries
 

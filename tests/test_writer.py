@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from worker import __version__
+from tests.support import unique_result
 from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
 from worker.pipeline import Outcome
-from worker.result_body import SCHEMA, Failure, not_analysed, now_iso
+from worker.result_body import Failure, not_analysed
 from worker.results import EMIT_CALL_BYTES, ResultStore
 from worker.stats import latency_field
 from worker.writer import ResultWriter
@@ -21,19 +21,7 @@ def outcome(i: int, *, digest: str = "", submitted_at: float | None = None, fail
     if failed:
         error = Failure("processing_error", "boom").as_error()
         return Outcome(article_id, "failed", not_analysed(article_id, "failed", error, "test", attempts=3))
-    result = {
-        "id": article_id,
-        "status": "unique",
-        "script": "hans",
-        "text": f"第{i}篇",
-        "repeats_removed": 0,
-        "timings_ms": {},
-        "revision": 1,
-        "schema": SCHEMA,
-        "worker": "test",
-        "processed_at": now_iso(),
-        "version": __version__,
-    }
+    result = unique_result(article_id, f"第{i}篇")
     return Outcome(article_id, "unique", result, digest or f"hash-{i}", f"fp-{i}", submitted_at)
 
 
