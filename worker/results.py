@@ -58,9 +58,9 @@ class Publishable(Protocol):
     def submitted_at(self) -> float | None: ...
 
 
-# emit_result.lua's arguments for one outcome: id, status, result, its JSON, text hash,
-# fingerprint, submit time.
-_Emit = tuple[str, str, dict[str, Any], bytes, str, str, float | None]
+# emit_result.lua's arguments for one outcome: id, status, the result's JSON, text hash,
+# fingerprint, the revision the result was rendered with, submit time.
+_Emit = tuple[str, str, bytes, str, str, int, float | None]
 # Bodies (result JSON) one emit_result.lua call carries at most, unless one alone is bigger.
 EMIT_CALL_BYTES = 96 * 1024
 
@@ -111,7 +111,7 @@ class ResultStore:
             pipe.expire(keys.stats_minute(minute), STATS_MINUTE_TTL)
             entry = pipe.execute()[0]
             return 1, entry.decode(), 0
-        one = (article_id, status, result, dumps(result), text_hash, fingerprint, submitted_at)
+        one = (article_id, status, dumps(result), text_hash, fingerprint, _revision(result), submitted_at)
         names, args = self._emit_call([one], time.time())
         return publish_replies([self._emit(keys=names, args=args)])[0]
 
@@ -154,7 +154,8 @@ class ResultStore:
             if group and size + len(body) > EMIT_CALL_BYTES:
                 self._queue_emit(pipe, group, now)
                 calls, group, size = calls + 1, [], 0
-            group.append((o.id, o.status, o.result, body, o.text_hash, o.fingerprint, o.submitted_at))
+            revision = _revision(o.result)
+            group.append((o.id, o.status, body, o.text_hash, o.fingerprint, revision, o.submitted_at))
             size += len(body)
         if group:
             self._queue_emit(pipe, group, now)
@@ -170,7 +171,7 @@ class ResultStore:
         keys = self._keys
         names = [keys.results, keys.stats, keys.stats_minute(int(now // 60))]
         args: list[Any] = [self._settings.result_ttl, STATS_MINUTE_TTL]
-        for article_id, status, result, body, digest, fingerprint, submitted_at in outcomes:
+        for article_id, status, body, digest, fingerprint, revision, submitted_at in outcomes:
             latency = None if not submitted_at else max(0.0, (now - submitted_at) * 1000)
             names.append(keys.result(article_id))
             args += [
@@ -179,7 +180,7 @@ class ResultStore:
                 body,
                 digest,
                 fingerprint,
-                result.get("revision", 1),
+                revision,
                 "" if latency is None else f"{latency:.1f}",
                 "" if latency is None else latency_field(latency),
             ]
@@ -258,6 +259,11 @@ def publish_replies(replies: list[Any]) -> list[tuple[int, str, int]]:
             for code, entry, revision in reply
         ]
     return codes
+
+
+def _revision(result: dict[str, Any]) -> int:
+    """The revision ``result`` was rendered with (a body without one is a first revision)."""
+    return int(result.get("revision", 1))
 
 
 def _text(value: bytes | None) -> str:

@@ -8,10 +8,10 @@ live in a Redis of their own they take their own round trip.
 
 Each result is written by emit_result.lua at most once per (id, text); one
 call writes several of a round trip's results and adds them to the stats
-once. A
-reply that says a correction landed meanwhile (:func:`worker.results.moved_on`)
-re-renders the revision and publishes again; a correction also makes the old
-text give up its dedupe registration under this id.
+once. A reply that says a correction landed meanwhile
+(:func:`worker.results.moved_on`) re-renders the revision and publishes
+again; a correction also makes the old text give up its dedupe registration
+under this id.
 
 With NEWSFLOW_MIN_REPLICAS=N each round trip ends with ``WAIT N``: the batch
 is acked only after its results, its dedupe registrations and its clean-up
@@ -23,7 +23,7 @@ connection: it is not acked, and what it wrote is skipped on redelivery.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -100,8 +100,7 @@ class ResultWriter:
             return []
         replicated(pipe, self._replicas)
         replies = self._replicated(self._broker, pipe.execute(raise_on_error=False))
-        if unsent:
-            self._settle(unsent, replies[:calls])
+        self._settle(unsent, replies[:calls])
         return replies[calls:]
 
     def _replicated(self, client: redis.Redis, replies: list[Any]) -> list[Any]:
@@ -124,9 +123,9 @@ class ResultWriter:
         if any(isinstance(reply, redis.exceptions.NoScriptError) for reply in replies):
             # Redis lost its scripts (a restart): publish each, which loads the script; an
             # outcome a call before published is found done (code 0).
-            codes: list[tuple[int, str, int] | None] = [None] * len(unsent)
+            codes: Sequence[tuple[int, str, int] | None] = [None] * len(unsent)
         else:
-            codes = list(publish_replies(replies))
+            codes = publish_replies(replies)
         for (outcome, record), code in zip(unsent, codes, strict=True):
             if code is None or moved_on(code, outcome.result):
                 self.publish(outcome)
