@@ -11,7 +11,7 @@ from worker.dedupe.redis_index import RedisIndex
 from worker.keys import Keys
 from worker.pipeline import Outcome
 from worker.result_body import Failure, not_analysed
-from worker.results import EMIT_CALL_BYTES, ResultStore
+from worker.results import EMIT_CALL_BYTES, Rendered, ResultStore
 from worker.stats import latency_field
 from worker.writer import ResultWriter
 
@@ -74,6 +74,16 @@ def test_a_round_trip_publishes_each_outcome_once_and_counts_each_once(parts):
     assert stats(client, keys.stats) == before
 
 
+def test_an_outcome_is_rendered_when_deferred(parts):
+    writer, store, _client, _keys = parts
+    o = outcome(0)
+    written = dict(o.result)
+    writer.defer(o, None)
+    o.result["text"] = "改过"  # after defer: not what is written
+    writer.send()
+    assert store.get(o.id) == written
+
+
 def test_an_outcome_whose_revision_moved_on_is_published_as_the_next_one(parts):
     writer, store, client, keys = parts
     # A correction of w-0 landed while this worker rendered w-0 as revision 1.
@@ -113,7 +123,7 @@ def test_big_bodies_go_in_several_calls_each_written_and_counted_once(parts):
     for o in outcomes:  # each body a little over a third of a call (3 bytes a character in UTF-8)
         o.result["text"] = "长" * (EMIT_CALL_BYTES // 9)
     planned = client.pipeline(transaction=False)
-    assert store.publish_later(planned, outcomes) == 3
+    assert store.publish_later(planned, [Rendered.of(o) for o in outcomes]) == 3
     planned.reset()
 
     for o in outcomes:

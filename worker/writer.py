@@ -1,8 +1,9 @@
 """Writing a batch's outcomes: results ride on the round trips the batch makes anyway.
 
-An :class:`~worker.pipeline.Outcome` is :meth:`ResultWriter.defer`\\ red, and
-goes out at the front of the next :meth:`ResultWriter.send` (results first:
-they were processed first), in the same pipeline as whatever that round trip
+An :class:`~worker.pipeline.Outcome` is :meth:`ResultWriter.defer`\\ red,
+rendered to JSON at once (:class:`~worker.results.Rendered`), and goes out
+at the front of the next :meth:`ResultWriter.send` (results first: they were
+processed first), in the same pipeline as whatever that round trip
 carries (the next attempt counts, the batch's final clean-up). When results
 live in a Redis of their own they take their own round trip.
 
@@ -32,7 +33,7 @@ from worker.config import Settings
 from worker.connection import UNAVAILABLE, check_replicated, replicated
 from worker.dedupe.redis_index import RedisIndex
 from worker.pipeline import Outcome
-from worker.results import Record, ResultStore, moved_on, publish_replies
+from worker.results import Record, Rendered, ResultStore, moved_on, publish_replies, stale
 
 
 class ResultWriter:
@@ -59,15 +60,18 @@ class ResultWriter:
         self._results = results
         self._store = store
         self._index = index
-        self._unsent: list[tuple[Outcome, Record | None]] = []
+        self._unsent: list[tuple[Rendered, Record | None]] = []
 
     def reset(self) -> None:
         """Forget outcomes left over by a batch that Redis interrupted: it is redelivered."""
         self._unsent = []
 
     def defer(self, outcome: Outcome, record: Record | None) -> None:
-        """Write ``outcome`` (of a valid id, whose record was ``record``) with the next round trip."""
-        self._unsent.append((outcome, record))
+        """Write ``outcome`` (of a valid id, whose record was ``record``) with the next round trip.
+
+        It is rendered now, and its result is not kept (:class:`~worker.results.Rendered`).
+        """
+        self._unsent.append((Rendered.of(outcome), record))
 
     def publish(self, outcome: Outcome) -> None:
         """Write ``outcome`` now, in a round trip of its own."""
@@ -90,11 +94,11 @@ class ResultWriter:
         pipe = self._broker.pipeline(transaction=False)
         if unsent and self._results is not self._broker:  # results live elsewhere: their own round trip
             own = self._results.pipeline(transaction=False)
-            self._store.publish_later(own, [outcome for outcome, _record in unsent])
+            self._store.publish_later(own, [rendered for rendered, _record in unsent])
             replicated(own, self._replicas)
             self._settle(unsent, self._replicated(self._results, own.execute(raise_on_error=False)))
             unsent = []
-        calls = self._store.publish_later(pipe, [outcome for outcome, _record in unsent])
+        calls = self._store.publish_later(pipe, [rendered for rendered, _record in unsent])
         add(pipe)
         if not len(pipe):
             return []
@@ -118,7 +122,7 @@ class ResultWriter:
         check_replicated(client, self._replicas, replies[-1])
         return replies[:-1]
 
-    def _settle(self, unsent: list[tuple[Outcome, Record | None]], replies: list[Any]) -> None:
+    def _settle(self, unsent: list[tuple[Rendered, Record | None]], replies: list[Any]) -> None:
         """Act on emit_result.lua's ``replies`` for the ``unsent`` outcomes they published."""
         if any(isinstance(reply, redis.exceptions.NoScriptError) for reply in replies):
             # Redis lost its scripts (a restart): publish each, which loads the script; an
@@ -126,10 +130,24 @@ class ResultWriter:
             codes: Sequence[tuple[int, str, int] | None] = [None] * len(unsent)
         else:
             codes = publish_replies(replies)
-        for (outcome, record), code in zip(unsent, codes, strict=True):
-            if code is None or moved_on(code, outcome.result):
-                self.publish(outcome)
-            if record and record.fingerprint not in ("", outcome.fingerprint):
+        for (rendered, record), code in zip(unsent, codes, strict=True):
+            if code is None or stale(code):
+                self._republish(rendered, code)
+            if record and record.fingerprint not in ("", rendered.fingerprint):
                 # A correction: the old text must not keep claiming its story for this id.
-                assert outcome.id is not None
-                self._index.forget(outcome.id, record.fingerprint)
+                self._index.forget(rendered.id, record.fingerprint)
+
+    def _republish(self, rendered: Rendered, reply: tuple[int, str, int] | None) -> None:
+        """Publish one outcome in a round trip of its own: as the revision after the one a
+        correction took meanwhile (``reply`` said so), or after Redis lost its scripts (no reply)."""
+        result = rendered.result()
+        if reply is not None:
+            moved_on(reply, result)
+        self._store.publish_current(
+            rendered.id,
+            rendered.status,
+            result,
+            rendered.text_hash,
+            rendered.fingerprint,
+            rendered.submitted_at,
+        )
