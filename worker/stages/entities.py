@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from pathlib import Path
 
 from worker.config import ConfigError
@@ -231,6 +232,9 @@ def _within(span: Span | None, start: int, end: int) -> bool:
     return span is not None and start <= span[0] and span[1] <= end and span[1] - span[0] < end - start
 
 
+_COUNT = itemgetter("count")
+
+
 def entities(
     text: str, simplified: str, spans: Sequence[Span], kinds: Sequence[str] = KINDS
 ) -> dict[str, list[dict[str, object]]]:
@@ -250,13 +254,15 @@ def entities(
         forms.setdefault(text[start:end], []).append(start)
     out: dict[str, list[dict[str, object]]] = {}
     for kind, by_key in grouped.items():
-        listed = []
+        listed: list[dict[str, object]] = []
         for forms in by_key.values():
+            if len(forms) == 1:  # every mention written alike: most entities
+                ((shown, starts),) = forms.items()
+                listed.append({"w": shown, "count": len(starts), "starts": starts})
+                continue
             (shown, starts), *others = forms.items()
-            entry: dict[str, object] = {"w": shown, "count": sum(map(len, forms.values())), "starts": starts}
-            if others:
-                entry["variants"] = dict(others)
-            listed.append(entry)
-        listed.sort(key=lambda e: -e["count"])  # type: ignore[operator]  # stable: first mention first
+            count = sum(map(len, forms.values()))
+            listed.append({"w": shown, "count": count, "starts": starts, "variants": dict(others)})
+        listed.sort(key=_COUNT, reverse=True)  # stable, reversed too: first mention first
         out[kind] = listed
     return out

@@ -163,17 +163,17 @@ def keywords(
     """
     form = analysis_form(simplified)  # once for the text, not once per token
     pos_ok = _KEYWORD_POS
-    units = _units(tokens, spans, text)
-    # The keys of the tokens whose tag and length allow them (a one-character
-    # word never does: its key has its length), in text order. Where the form
-    # is the text itself (Simplified text without full-width letters), each
-    # word is its own key and no slice is needed.
+    units = _units(tokens, spans, text) if spans else tokens
+    # The tokens whose tag and length allow them (a one-character word never
+    # does: its key has its length), in text order, and their keys. Where the
+    # form is the text itself (Simplified text without full-width letters),
+    # each word is its own key and no slice is needed.
     as_written = form == text
+    allowed = [unit for unit in units if len(unit[0]) > 1 and pos_ok[unit[1]]]
     if as_written:
-        keys = [word for word, pos, _ in units if len(word) > 1 and pos_ok[pos]]
+        keys = [word for word, _, _ in allowed]
     else:
-        where = [(start, len(word)) for word, pos, start in units if len(word) > 1 and pos_ok[pos]]
-        keys = [form[start : start + length] for start, length in where]
+        keys = [form[start : start + len(word)] for word, _, start in allowed]
     # key -> count, in the order keys first appear: ties go to the word that appeared first.
     counts = Counter(keys)
     distinct = list(counts)
@@ -203,8 +203,8 @@ def keywords(
     # Each keyword as first written in the article: at its key's first position.
     shown = []
     for key, score in best:
-        start, length = where[keys.index(key)]
-        shown.append({"w": text[start : start + length], "weight": round(score, 4)})
+        _, _, start = allowed[keys.index(key)]
+        shown.append({"w": text[start : start + len(key)], "weight": round(score, 4)})
     return shown
 
 

@@ -353,8 +353,8 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
 
         def rs_tag(s: str) -> list[tuple[str, str]]:
             pairs = rs.tag(s, hmm)
-            if holds_tagged(s, pairs):
-                pairs = [(w, user_tags.get(w, pos)) for w, pos in pairs]
+            if holds_tagged(s, pairs):  # the pairs of other words are kept as they are
+                pairs = [pair if pair[0] not in user_tags else (pair[0], user_tags[pair[0]]) for pair in pairs]
             return pairs
 
         return Engine(name, cut=lambda s: rs.cut(s, hmm), tag=rs_tag)
