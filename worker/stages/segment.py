@@ -354,7 +354,7 @@ def _load(name: str, user_dict: str, hmm: bool) -> Engine:
         def rs_tag(s: str) -> list[tuple[str, str]]:
             pairs = rs.tag(s, hmm)
             if holds_tagged(s, pairs):  # the pairs of other words are kept as they are
-                pairs = [pair if pair[0] not in user_tags else (pair[0], user_tags[pair[0]]) for pair in pairs]
+                pairs = [(p[0], user_tags[p[0]]) if p[0] in user_tags else p for p in pairs]
             return pairs
 
         return Engine(name, cut=lambda s: rs.cut(s, hmm), tag=rs_tag)
