@@ -64,11 +64,9 @@ class Rendered:
 
     A worker renders each outcome as soon as its article is done
     (:meth:`worker.writer.ResultWriter.defer`) and keeps this until the next
-    round trip, not the result: the result's tokens are still in the CPU's
-    caches then, and they are freed at once. Rendered at the round trip
-    instead, each result was read back from memory (about 0.25 ms an
-    article of 1,700 characters), and the tokens of the twenty-odd results
-    waiting kept the garbage collector busy (about 0.12 ms an article).
+    round trip, not the result: the result's tokens are freed at once instead
+    of waiting, twenty-odd results at a time, for the round trip. Each jieba-rs
+    worker child keeps about 7 MB less for it (docs/performance.md, seventh round).
     """
 
     id: str
