@@ -5,12 +5,14 @@
 
 In one process, on one thread: each stage of worker/pipeline.py is timed on
 its own over the same articles (built from the SIGHAN 2005 test sentences, half
-Traditional, no re-sent copies, so every article is analysed), then the whole
-``pipeline.process`` plus ``orjson.dumps`` of the result (what ``newsflow
-process`` does per article, start-up out), then the bare engine on the same
-texts: OpenCC t2s then ``rjieba.tag`` (jieba-rs) or ``jieba.posseg`` (jieba).
-Pipeline and bare engine alternate ``--repeat`` times and the medians are
-taken, so the ratio is of figures taken minutes apart at most.
+Traditional, no re-sent copies, so every article is analysed), in the order
+``newsflow process`` runs them (batches of 25: the stages before the dedupe
+decision over the batch, then the rest one article at a time); then
+``newsflow process`` itself (worker/embedded.py, plus ``orjson.dumps`` of each
+result, start-up out); then the bare engine on the same texts: OpenCC t2s then
+``rjieba.tag`` (jieba-rs) or ``jieba.posseg`` (jieba). ``newsflow process`` and
+the bare engine take turns of 25 articles, ``--repeat`` times, and the medians
+are taken, so the ratio is of figures taken milliseconds apart.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from worker import pipeline
 from worker.article import parse_article
 from worker.config import Settings
 from worker.dedupe.index import MemoryIndex, Registration
+from worker.embedded import BATCH, Embedded
 from worker.stages import entities, garbled, keywords, segment
 from worker.stages import fingerprint as fp
 from worker.stages.normalise import dewrap, drop_repeats
@@ -74,13 +77,15 @@ def _timed(fn: Callable[[Any], object], items: list[Any]) -> float:
 
 
 def stage_costs(
-    raws: list[dict[str, str]], analyser: pipeline.Analyser, settings: Settings
+    raws: list[dict[str, str]], analyser: pipeline.Analyser, settings: Settings, batch: int = BATCH
 ) -> dict[str, float]:
-    """Milliseconds per article of each stage, run article by article in pipeline order.
+    """Milliseconds per article of each stage, in the order ``newsflow process`` runs them.
 
-    Each article goes through every stage before the next starts, as in
-    ``pipeline.process``, so the stages share the CPU caches as they do there
-    (each stage alone over all articles ran faster than its share of the pipeline).
+    ``batch`` articles at a time, as worker/embedded.py takes them: the stages
+    before the dedupe decision over all of them, then each decided, then the
+    stages after it one article at a time. Timed on their own, each stage over
+    all 600 articles ran faster than its share of the pipeline: the phases
+    share the CPU caches as they do there.
     """
     eng, lex, elex, kinds = analyser.engine, analyser.lexicon, analyser.entity_lexicon, analyser.entity_kinds
     recogniser = analyser.recogniser
@@ -92,81 +97,81 @@ def stage_costs(
         spent[name] = spent.get(name, 0.0) + now - since
         return now
 
-    for raw in raws:
+    for at in range(0, len(raws), batch):
+        ready: list[tuple[str, str, Registration]] = []
+        for raw in raws[at : at + batch]:
+            t = time.perf_counter()
+            article = parse_article(raw, max_chars=settings.max_chars)
+            garbled.check(article.text)
+            t = lap("parse + garbled check", t)
+            text, _ = drop_repeats(dewrap(article.text))
+            t = lap("dewrap + drop_repeats", t)
+            simplified = segment.to_simplified(text)
+            t = lap("to_simplified", t)
+            detect_script(text, simplified)
+            t = lap("detect_script", t)
+            letters = fp.letters(simplified)
+            fp.fingerprint(letters)
+            t = lap("letters + fingerprint", t)
+            entry = Registration.of(article.id, letters)
+            lap("MinHash + LSH bands (registration)", t)
+            ready.append((text, simplified, entry))
         t = time.perf_counter()
-        article = parse_article(raw, max_chars=settings.max_chars)
-        garbled.check(article.text)
-        t = lap("parse + garbled check", t)
-        text, _ = drop_repeats(dewrap(article.text))
-        t = lap("dewrap + drop_repeats", t)
-        simplified = segment.to_simplified(text)
-        t = lap("to_simplified", t)
-        detect_script(text, simplified)
-        t = lap("detect_script", t)
-        letters = fp.letters(simplified)
-        fp.fingerprint(letters)
-        t = lap("letters + fingerprint", t)
-        entry = Registration.of(article.id, letters)
-        t = lap("MinHash + LSH bands (registration)", t)
-        index.decide(entry)
-        t = lap("dedupe decision (memory)", t)
-        tokens = segment.tag(text, simplified, eng)
-        t = lap("tag", t)
-        if recogniser is not None:
-            found = recogniser.spans([segment.analysis_form(simplified)])[0]
-            t = lap("entity model", t)
-            spans = entities.entity_spans(found, simplified, elex, eng.cut)
-            whole = spans
-        else:
-            spans = entities.pos_spans(tokens, simplified, elex)
-            whole = []  # as pipeline.finish: a POS mention is one token already
-        result = entities.entities(text, simplified, spans, kinds)
-        t = lap("entities", t)
-        words = keywords.keywords(
-            tokens, simplified, lex, settings.top_keywords, settings.keywords, whole, text=text
-        )
-        t = lap("keywords", t)
-        orjson.dumps({"text": text, "tokens": tokens, "keywords": words, "entities": result})
-        lap("orjson", t)
+        for _, _, entry in ready:
+            index.decide(entry)
+        lap("dedupe decision (memory)", t)
+        for text, simplified, _ in ready:
+            t = time.perf_counter()
+            tokens = segment.tag(text, simplified, eng)
+            t = lap("tag", t)
+            if recogniser is not None:  # per article, as worker/embedded.py runs it
+                found = recogniser.spans([segment.analysis_form(simplified)])[0]
+                t = lap("entity model", t)
+                spans = entities.entity_spans(found, simplified, elex, eng.cut)
+                whole = spans
+            else:
+                spans = entities.pos_spans(tokens, simplified, elex)
+                whole = []  # as pipeline.finish: a POS mention is one token already
+            result = entities.entities(text, simplified, spans, kinds)
+            t = lap("entities", t)
+            words = keywords.keywords(
+                tokens, simplified, lex, settings.top_keywords, settings.keywords, whole, text=text
+            )
+            t = lap("keywords", t)
+            orjson.dumps({"text": text, "tokens": tokens, "keywords": words, "entities": result})
+            lap("orjson", t)
     return {name: seconds * 1000 / len(raws) for name, seconds in spent.items()}
 
 
-def process_cost(raws: list[dict[str, str]], analyser: pipeline.Analyser, settings: Settings) -> float:
-    """Milliseconds per article of ``pipeline.process`` and the result's JSON, as ``newsflow process``."""
-    index = MemoryIndex()
-
-    def one(raw: dict[str, str]) -> None:
-        orjson.dumps(pipeline.process(raw, index, analyser, settings).result)
-
-    return _timed(one, raws)
-
-
-# Articles per turn when the pipeline and the bare engine take turns.
-TURN = 25
-
-
 def measure(raws: list[dict[str, str]], engine: str, entities_: str, repeat: int) -> dict[str, Any]:
-    """The stage table, and the pipeline against the bare engine taking turns every ``TURN`` articles."""
+    """The stage table, and ``newsflow process`` against the bare engine in turns of ``BATCH`` articles.
+
+    ``newsflow process``'s cost is that of worker/embedded.py's batches plus
+    ``orjson.dumps`` of each result, as producer/cli.py writes them: start-up out.
+    """
     settings = Settings(engine=engine, entities=entities_)
     analyser = pipeline.Analyser.from_settings(settings)
     analyser.warm()
     bare = bare_engine(engine)
     texts = [r["text"] for r in raws]
     bare(texts[0])
-    process_cost(raws[:5], analyser, settings)
+    for result in Embedded(settings, analyser)(raws[:5]):
+        orjson.dumps(result)
     stages: list[dict[str, float]] = []
     processes: list[float] = []
     bares: list[float] = []
     for _ in range(repeat):
-        index = MemoryIndex()  # afresh: the same articles again would be duplicates
+        run = Embedded(settings, analyser)  # afresh: the same articles again would be duplicates
 
-        def one(raw: dict[str, str], index: MemoryIndex = index) -> None:
-            orjson.dumps(pipeline.process(raw, index, analyser, settings).result)
+        def one(turn: list[dict[str, str]], run: Embedded = run) -> None:
+            for result in run(turn):
+                orjson.dumps(result)
 
         bare_ms = process_ms = 0.0
-        for at in range(0, len(raws), TURN):  # turns of a few milliseconds: both see the same load
-            bare_ms += _timed(bare, texts[at : at + TURN]) * len(texts[at : at + TURN])
-            process_ms += _timed(one, raws[at : at + TURN]) * len(raws[at : at + TURN])
+        for at in range(0, len(raws), BATCH):  # turns of a few milliseconds: both see the same load
+            turn = raws[at : at + BATCH]
+            bare_ms += _timed(bare, texts[at : at + BATCH]) * len(turn)
+            process_ms += _timed(one, [turn])  # the whole turn, as one call
         bares.append(bare_ms / len(raws))
         processes.append(process_ms / len(raws))
         stages.append(stage_costs(raws, analyser, settings))
@@ -197,13 +202,13 @@ def print_report(results: list[dict[str, Any]], n: int, chars: float) -> None:
     print(f"Stages per article, one thread, {n} articles of {chars:.0f} characters on average (ms, median)")
     names = list(dict.fromkeys(name for r in results for name in r["stages_ms"]))
     heads = [f"{r['engine']}/{r['entities']}" for r in results]
-    width = max(len(n) for n in names + ["pipeline.process + orjson"]) + 2
+    width = max(len(n) for n in names + ["newsflow process + orjson"]) + 2
     print("stage".ljust(width) + "".join(h.rjust(18) for h in heads))
     for name in names:
         cells = [f"{r['stages_ms'][name]:.3f}" if name in r["stages_ms"] else "-" for r in results]
         print(name.ljust(width) + "".join(c.rjust(18) for c in cells))
     print(
-        "pipeline.process + orjson".ljust(width)
+        "newsflow process + orjson".ljust(width)
         + "".join(f"{r['process_ms']:.3f}".rjust(18) for r in results)
     )
     print("bare engine (t2s + tag)".ljust(width) + "".join(f"{r['bare_ms']:.3f}".rjust(18) for r in results))

@@ -724,15 +724,19 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     from producer.inputs import read_articles
-    from worker.embedded import process_all
+    from worker.embedded import BATCH, process_all
 
     skipped: list[Path] = []
     articles = read_articles(
         args.paths, root=args.root, text=args.text, skipped=lambda path, _why: skipped.append(path)
     )
     out = sys.stdout.buffer
-    for result in process_all(articles, settings):
+    # At a terminal, each result as soon as its article is read; else a batch read ahead.
+    typed = "-" in args.paths and sys.stdin.isatty()
+    for result in process_all(articles, settings, batch=1 if typed else BATCH):
         out.write(orjson.dumps(result) + b"\n")
+        if typed:
+            out.flush()
     out.flush()
     _report_skipped(skipped)
     return 0  # a filter: a rejection is a result like any other
