@@ -80,15 +80,10 @@ class _Decided:
 
 
 def _bare_chunk(chunk: list[dict[str, Any]]) -> int:
-    """One batch in the order a worker takes it: every article prepared, then each decided and finished."""
-    analyser, settings, index = _state["analyser"], _state["settings"], _state["index"]
+    analyser, settings = _state["analyser"], _state["settings"]
     size = 0
-    for prepared in [pipeline.prepare(raw, settings, "bare") for raw in chunk]:
-        if isinstance(prepared, pipeline.Outcome):
-            outcome = prepared
-        else:
-            decision = index.decide(prepared.entry)
-            outcome = pipeline.finish(prepared, decision, analyser, settings, worker="bare")
+    for raw in chunk:
+        outcome = pipeline.process(raw, _state["index"], analyser, settings, worker="bare")
         size += len(orjson.dumps(outcome.result))
     return size
 

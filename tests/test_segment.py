@@ -98,55 +98,6 @@ def test_conversion_that_changes_length_keeps_every_offset() -> None:
     _assert_offsets(text, segment.tag(text, simplified, segment.engine()))
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "台风今晚登陆，气象局发布陆上警报。",  # Simplified: nothing for t2s to change
-        "颱風今晚登陸，氣象局發布陸上警報。",
-        "他的心情深沈。",  # 深沈: t2s changes 沈 only in this phrase
-        "𠮷野家的牛丼。",  # outside the BMP: always through OpenCC
-        "Plain ASCII, 2026.",
-        "",
-    ],
-)
-def test_to_simplified_is_what_opencc_gives_with_or_without_its_pass(text: str) -> None:
-    assert segment.to_simplified(text) == segment.convert(text, segment.CONVERSION)
-
-
-def test_the_characters_t2s_changes_only_in_phrases_are_those_of_opencc_dictionaries(tmp_path: Path) -> None:
-    """T2S_PHRASE_ONLY against the phrase tables of the installed OpenCC, dumped by its own opencc_dict."""
-    import subprocess
-
-    import opencc
-
-    clib = Path(opencc.__file__).parent / "clib"
-    tool = clib / "bin" / "opencc_dict"
-    if not tool.exists():  # pragma: no cover - an OpenCC built without its tools
-        pytest.skip("this OpenCC has no opencc_dict")
-    config = json.loads((clib / "share" / "opencc" / f"{segment.CONVERSION}.json").read_text())
-    files = [d["file"] for step in config["conversion_chain"] for d in step["dict"]["dicts"]]
-    table: dict[str, str] = {}
-    for name in files:
-        out = tmp_path / f"{name}.txt"
-        env = {"LD_LIBRARY_PATH": str(clib / "lib64"), "PATH": str(tool.parent)}
-        src = clib / "share" / "opencc" / name
-        subprocess.run(
-            [tool, "-i", src, "-o", out, "-f", "ocd2", "-t", "text"], check=True, env=env, capture_output=True
-        )
-        for line in out.read_text("utf-8").splitlines():
-            key, values = line.split("\t")
-            table.setdefault(key, values.split(" ")[0])  # the first dictionary with a key wins
-    on_their_own = {key for key, value in table.items() if len(key) == 1 and value != key}
-    in_phrases = set()
-    for key, value in table.items():
-        if len(key) > 1 and value != key and on_their_own.isdisjoint(key):
-            in_phrases |= (
-                set(key) if len(value) != len(key) else {a for a, b in zip(key, value, strict=True) if a != b}
-            )
-    assert in_phrases <= set(segment.T2S_PHRASE_ONLY)
-    assert on_their_own and in_phrases  # the tables were read
-
-
 def test_misaligned_simplified_form_is_refused() -> None:
     with pytest.raises(ValueError):
         segment.cut("記憶體", "内存", segment.engine())

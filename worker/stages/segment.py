@@ -88,35 +88,8 @@ def _converter(config: str) -> opencc.OpenCC:
 
 
 def to_simplified(text: str) -> str:
-    """Convert to Simplified Chinese, keeping every character at its offset.
-
-    Text with no character that t2s could change (most Simplified copy) is
-    handed back as it is, found by one search instead of OpenCC's pass.
-    """
-    if _t2s_may_change().search(text) is None:
-        return text
+    """Convert to Simplified Chinese, keeping every character at its offset."""
     return convert(text, CONVERSION)
-
-
-# The characters that t2s changes only inside a phrase of its phrase table (深沈 -> 深沉),
-# where no other character of the phrase changes on its own: read from OpenCC 1.4's
-# dictionaries (TSPhrases), which tests/test_segment.py checks against the installed OpenCC.
-T2S_PHRASE_ONLY = "哩坏沈甦瞭藉衹覆"
-
-
-@cache
-def _t2s_may_change() -> re.Pattern[str]:
-    """A search for a character that t2s may change, and for any character outside the BMP.
-
-    Built once per process (before fork in a worker) with one conversion of
-    every BMP character, each on its own line so no phrase spans two: the
-    characters t2s changes on their own, and :data:`T2S_PHRASE_ONLY`. Characters
-    outside the BMP always go through OpenCC.
-    """
-    chars = [chr(o) for o in range(0x10000) if o != 0x0A and not 0xD800 <= o <= 0xDFFF]
-    converted = _converter(CONVERSION).convert("\n".join(chars)).split("\n")
-    changed = {c for c, s in zip(chars, converted, strict=True) if s != c} | set(T2S_PHRASE_ONLY)
-    return re.compile("[" + "".join(map(re.escape, sorted(changed))) + "]|[\U00010000-\U0010ffff]")
 
 
 def convert(text: str, config: str) -> str:
